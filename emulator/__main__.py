@@ -1,0 +1,9 @@
+"""`python -m emulator` runs the `broadcast-emulator` command."""
+
+from __future__ import annotations
+
+import sys
+
+from emulator.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The emulated Broadcast and Voice API: routes, handlers, dialect normaliser, middleware."""

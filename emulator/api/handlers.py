@@ -1,0 +1,137 @@
+"""Thin handlers of the emulated API: parse, call the service, serialise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from emulator.api.dialects import normalise_bridge, normalise_create, normalise_play
+from emulator.api.middleware import DIALECT, read_json
+from emulator.api.responses import (
+    bridge_body,
+    broadcast_body,
+    hangup_body,
+    json_response,
+    play_body,
+    report_body,
+)
+from emulator.domain.models import CallLeg
+from emulator.errors import BadRequest, Conflict
+from emulator.runtime import Emulator
+
+__all__ = ["EMULATOR", "Handlers"]
+
+EMULATOR = web.AppKey("emulator", Emulator)
+
+
+class Handlers:
+    """Route handlers bound to one emulator."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.em = emulator
+
+    def _now(self) -> str:
+        return self.em.clock.now_iso()
+
+    # -- broadcasts ------------------------------------------------------------------------
+    async def create(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        command = normalise_create(body, self.em.limits)
+        request[DIALECT] = command.family
+        broadcast = self.em.service.create(command)
+        return json_response(broadcast_body(broadcast, "initiated", self._now()))
+
+    async def report(self, request: web.Request) -> web.Response:
+        broadcast = self.em.store.broadcast(request.match_info["broadcast_id"])
+        return json_response(report_body(broadcast, self._now(), self.em.clock.iso))
+
+    async def stop(self, request: web.Request) -> web.Response:
+        broadcast = self.em.store.broadcast(request.match_info["broadcast_id"])
+        self.em.service.stop(broadcast)
+        return json_response(broadcast_body(broadcast, broadcast.state.value, self._now()))
+
+    async def command(self, request: web.Request) -> web.Response:
+        """POST /broadcast/{id} with `{voice_id, play|connect|record}` (2020 command style)."""
+        body = await read_json(request)
+        if "play" in body:
+            return self._play(self._leg_from_body(body, request), normalise_play(body))
+        if "connect" in body:
+            return self._bridge(self._leg_from_body(body, request), body)
+        if "record" in body:
+            return self._accepted(self._leg_from_body(body, request), "record", body["record"])
+        raise BadRequest("expected one of play, connect or record in the body")
+
+    def _leg_from_body(self, body: dict[str, Any], request: web.Request) -> CallLeg:
+        voice_id = body.get("voice_id")
+        if voice_id is None:
+            # one client family puts the voice_id in the path of record requests
+            voice_id = request.match_info.get("broadcast_id")
+        if not isinstance(voice_id, str) or not voice_id:
+            raise BadRequest("voice_id is required")
+        return self.em.service.leg(voice_id)
+
+    # -- per call --------------------------------------------------------------------------
+    def _path_leg(self, request: web.Request) -> CallLeg:
+        return self.em.service.leg(request.match_info["voice_id"])
+
+    async def play(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        return self._play(self._path_leg(request), normalise_play(body))
+
+    async def play_body_voice(self, request: web.Request) -> web.Response:
+        """PUT /broadcast/{id}/play with the voice_id in the body (release 1.2.0 dialect)."""
+        body = await read_json(request)
+        return self._play(self._leg_from_body(body, request), normalise_play(body))
+
+    def _play(self, leg: CallLeg, spec: Any) -> web.Response:
+        play = self.em.service.play(leg, spec)
+        return json_response(play_body(leg, play, self._now()), 202)
+
+    async def connect(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        return self._bridge(self._path_leg(request), body)
+
+    def _bridge(self, leg: CallLeg, body: dict[str, Any]) -> web.Response:
+        from_number, to = normalise_bridge(body)
+        bridge = self.em.service.bridge(leg, from_number, to)
+        return json_response(bridge_body(leg, bridge, self._now()), 202)
+
+    async def hangup(self, request: web.Request) -> web.Response:
+        leg = self._path_leg(request)
+        self.em.service.hangup(leg)
+        return json_response(hangup_body(leg, self._now()))
+
+    async def call_info(self, request: web.Request) -> web.Response:
+        leg = self._path_leg(request)
+        body = hangup_body(leg, self._now())
+        body.update(
+            state=leg.state.value,
+            dialed_number=leg.target.number,
+            attempt=leg.attempt,
+            answered=leg.answered,
+            disconnect_reason=leg.reason or None,
+        )
+        return json_response(body)
+
+    async def recording(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        return self._accepted(self._path_leg(request), "record", body)
+
+    async def hold(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        return self._accepted(self._path_leg(request), "hold", body)
+
+    async def accept(self, request: web.Request) -> web.Response:
+        leg = self._path_leg(request)
+        raise Conflict(
+            "accept is for incoming calls; broadcast calls are outgoing", voice_id=leg.voice_id
+        )
+
+    def _accepted(self, leg: CallLeg, action: str, body: Any) -> web.Response:
+        """Record and hold are journalled and acknowledged; they change nothing simulated."""
+        if not leg.live:
+            raise Conflict(f"cannot {action}: call has ended", voice_id=leg.voice_id)
+        answer = hangup_body(leg, self._now())
+        answer.update(action=action, request=body)
+        return json_response(answer, 202)

@@ -1,0 +1,205 @@
+"""The one API middleware: in-flight token, auth, journal, and rendering every error as JSON."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from emulator.api.responses import error_body, json_response
+from emulator.errors import (
+    BadRequest,
+    EmulatorError,
+    InjectedFault,
+    InternalError,
+    Messages,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+)
+from emulator.runtime import Emulator
+
+__all__ = [
+    "BODY",
+    "CONTROL_PREFIX",
+    "DIALECT",
+    "api_middleware",
+    "read_json",
+    "render_error",
+    "translate_http",
+]
+
+log = logging.getLogger("emulator.api")
+CONTROL_PREFIX = "/_emulator"
+_BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+BODY = web.RequestKey("body", object)  # the parsed JSON body, for the journal
+DIALECT = web.RequestKey("dialect", str)  # the client family a create request was written in
+
+
+def render_error(emulator: Emulator, error: EmulatorError) -> web.Response:
+    return json_response(error_body(error, emulator.clock.now_iso()), error.status, error.headers)
+
+
+def translate_http(exc: web.HTTPException, request: web.Request) -> EmulatorError:
+    """aiohttp's own HTTP errors (routing, body size) as EmulatorErrors."""
+    ids = _path_ids(request)
+    if exc.status == 404:
+        return NotFound(f"{Messages.ROUTE_NOT_FOUND}: {request.method} {request.path}", **ids)
+    if exc.status == 405:
+        allowed = ", ".join(sorted(getattr(exc, "allowed_methods", ()) or ()))
+        return MethodNotAllowed(
+            f"{Messages.METHOD_NOT_ALLOWED}: {request.method} {request.path}",
+            headers={"Allow": allowed} if allowed else None,
+            **ids,
+        )
+    if exc.status == 413:
+        return PayloadTooLarge(Messages.TOO_LARGE, **ids)
+    if exc.status == 400:
+        return BadRequest(exc.text or "Bad request", **ids)
+    return InternalError(f"{exc.status} {exc.reason}", **ids)
+
+
+def _path_ids(request: web.Request) -> dict[str, Any]:
+    info = request.match_info
+    return {"app_instance": info.get("broadcast_id"), "voice_id": info.get("voice_id")}
+
+
+class _Credentials:
+    """Compares the Authorization header with the configured pair in constant time."""
+
+    def __init__(self, app_id: str, app_key: str) -> None:
+        pair = f"{app_id}:{app_key}".encode()
+        self.expected = "Basic " + base64.b64encode(pair).decode("ascii")
+        self.app_id = app_id.encode()
+        self.app_key = app_key.encode()
+
+    def accepts(self, header: str | None) -> bool:
+        if header is None:
+            return False
+        if hmac.compare_digest(header.encode("utf-8", "replace"), self.expected.encode()):
+            return True
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(token.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        user, sep, password = decoded.partition(b":")
+        if not sep:
+            return False
+        ok_user = hmac.compare_digest(user.strip(), self.app_id)
+        ok_key = hmac.compare_digest(password.strip(), self.app_key)
+        return ok_user and ok_key
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object; GET/DELETE bodies are never read."""
+    if request.method in _BODYLESS:
+        return {}
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge(Messages.TOO_LARGE, **_path_ids(request)) from None
+    if not raw.strip():
+        request[BODY] = {}
+        return {}
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"body is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        body = json.loads(text)
+    except RecursionError:
+        raise BadRequest("body is nested too deeply") from None
+    except ValueError as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    request[BODY] = body
+    return body
+
+
+def api_middleware(emulator: Emulator) -> Any:
+    credentials = _Credentials(emulator.settings.app_id, emulator.settings.app_key)
+    control_check = _control_check(emulator)
+
+    def auth_check(request: web.Request) -> None:
+        if not credentials.accepts(request.headers.get("Authorization")):
+            raise Unauthorized(Messages.NOT_AUTHORIZED, **_path_ids(request))
+        fault = emulator.faults.api_fault(request.method, request.path, emulator.clock.now_ms)
+        if fault is not None and fault.status is not None:
+            headers = {}
+            if fault.retry_after_s is not None:
+                headers["Retry-After"] = str(fault.retry_after_s)
+            raise InjectedFault(fault.status, f"injected fault: {fault.status}", headers)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(CONTROL_PREFIX):
+            return await _guarded(emulator, request, handler, control_check)
+        emulator.activity.acquire()
+        try:
+            response = await _guarded(emulator, request, handler, auth_check)
+        finally:
+            emulator.activity.release()
+        _journal(emulator, request, response)
+        return response
+
+    return middleware
+
+
+async def _guarded(
+    emulator: Emulator,
+    request: web.Request,
+    handler: Handler,
+    check: Callable[[web.Request], None],
+) -> web.StreamResponse:
+    """Run `handler` after routing and `check` pass; every failure comes back as a JSON error."""
+    try:
+        match_error = request.match_info.http_exception
+        if match_error is not None:
+            raise match_error
+        check(request)
+        return await handler(request)
+    except EmulatorError as error:
+        return render_error(emulator, error)
+    except web.HTTPException as exc:
+        return render_error(emulator, translate_http(exc, request))
+    except Exception:
+        log.exception("internal error on %s %s", request.method, request.path)
+        return render_error(emulator, InternalError(Messages.INTERNAL))
+
+
+def _control_check(emulator: Emulator) -> Callable[[web.Request], None]:
+    token = emulator.settings.control_token
+    expected = f"Bearer {token}".encode()
+
+    def check(request: web.Request) -> None:
+        if token is None or request.path.endswith("/health"):
+            return
+        given = request.headers.get("Authorization", "").encode("utf-8", "replace")
+        if not hmac.compare_digest(given, expected):
+            raise Unauthorized(Messages.CONTROL_TOKEN)
+
+    return check
+
+
+def _journal(emulator: Emulator, request: web.Request, response: web.StreamResponse) -> None:
+    emulator.record(
+        {
+            "method": request.method,
+            "path": request.path,
+            "status": response.status,
+            "dialect": request.get(DIALECT),
+            "body": request.get(BODY),
+        }
+    )

@@ -1,0 +1,102 @@
+"""The aiohttp application: routes, middleware, lifecycle, and a runner that answers only JSON."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web, web_protocol
+
+from emulator.api.handlers import EMULATOR, Handlers
+from emulator.api.middleware import api_middleware
+from emulator.api.responses import dumps, error_body
+from emulator.api.routes import api_routes
+from emulator.config import Settings
+from emulator.control.routes import control_routes
+from emulator.domain.behaviour import Behaviour
+from emulator.errors import BadRequest, InternalError
+from emulator.runtime import Emulator
+
+__all__ = ["EMULATOR", "EmulatorRunner", "create_app"]
+
+log = logging.getLogger("emulator")
+KEEPALIVE_S = 75.0  # clients must always be the side that closes (CONTRACT §3)
+
+
+def create_app(
+    settings: Settings | None = None, behaviour: Behaviour | None = None
+) -> web.Application:
+    """An application serving the emulated API and the control plane for `settings`."""
+    emulator = Emulator(settings or Settings(), behaviour)
+    app = web.Application(
+        middlewares=[api_middleware(emulator)],
+        client_max_size=emulator.settings.max_body_bytes,
+    )
+    app[EMULATOR] = emulator
+    app.add_routes(api_routes(Handlers(emulator)))
+    app.add_routes(control_routes(emulator))
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    emulator = app[EMULATOR]
+    await emulator.start()
+    yield
+    await emulator.close()
+
+
+class _JsonErrorHandler(web_protocol.RequestHandler):
+    """Answers errors raised by the HTTP parser itself (bad framing, bad headers) as JSON."""
+
+    __slots__ = ()
+    clock_iso: Any = None  # set per runner: the emulator's virtual `now_iso`
+
+    def handle_error(
+        self,
+        request: Any,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        log.debug("HTTP protocol error (%s): %s", status, exc)
+        if request.writer.output_size > 0:
+            raise ConnectionError("response already started; cannot send the error")
+        text = f"malformed HTTP request: {exc or message or status}"
+        error = BadRequest(text) if status < 500 else InternalError("internal emulator error")
+        stamp = self.clock_iso() if self.clock_iso is not None else ""
+        resp = web.Response(
+            status=error.status,
+            text=dumps(error_body(error, stamp)),
+            content_type="application/json",
+        )
+        resp.force_close()
+        return resp
+
+
+class _JsonServer(web.Server):
+    handler_cls: type[_JsonErrorHandler] = _JsonErrorHandler
+
+    def __call__(self) -> web_protocol.RequestHandler:
+        return self.handler_cls(self, loop=self._loop, **self._kwargs)
+
+
+class EmulatorRunner(web.AppRunner):
+    """An AppRunner with a long keep-alive and JSON answers to HTTP parser errors."""
+
+    def __init__(self, app: web.Application, **kwargs: Any) -> None:
+        kwargs.setdefault("keepalive_timeout", KEEPALIVE_S)
+        kwargs.setdefault("access_log", None)
+        super().__init__(app, **kwargs)
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        clock_iso = self.app[EMULATOR].clock.now_iso
+        handler_cls = type(
+            "JsonErrorHandler",
+            (_JsonErrorHandler,),
+            {"__slots__": (), "clock_iso": staticmethod(clock_iso)},
+        )
+        server.__class__ = type("JsonServer", (_JsonServer,), {"handler_cls": handler_cls})
+        return server

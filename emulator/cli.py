@@ -1,0 +1,127 @@
+"""The `broadcast-emulator` command: `serve` (and the subcommands that build on it)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from emulator.app import EmulatorRunner, create_app
+from emulator.config import OPTIONS, Settings, load_settings
+
+__all__ = ["build_parser", "main", "serve"]
+
+log = logging.getLogger("emulator")
+Command = Callable[[argparse.Namespace], int]
+
+
+def _add_serve_options(parser: argparse.ArgumentParser) -> None:
+    for option in OPTIONS:
+        help_text = f"{option.help} [env {option.env}]"
+        if option.flag_value:
+            parser.add_argument(
+                option.flag, dest=option.name, action="store_const", const=True, help=help_text
+            )
+        else:
+            parser.add_argument(option.flag, dest=option.name, type=option.parse, help=help_text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="broadcast-emulator",
+        description="A local emulator of the EnableX Voice Message Broadcast API.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve_parser = commands.add_parser("serve", help="serve the emulated API")
+    _add_serve_options(serve_parser)
+    serve_parser.set_defaults(run=_run_serve)
+    return parser
+
+
+def _cli_values(args: argparse.Namespace) -> dict[str, Any]:
+    return {o.name: getattr(args, o.name, None) for o in OPTIONS}
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    return load_settings(cli=_cli_values(args))
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return asyncio.run(serve(settings))
+
+
+def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    if not settings.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    return context
+
+
+async def serve(settings: Settings, ready: Callable[[str], None] | None = None) -> int:
+    """Serve until SIGINT/SIGTERM; prints one line with the URL, credentials and clock mode."""
+    app = create_app(settings)
+    runner = EmulatorRunner(app, handle_signals=False)
+    await runner.setup()
+    tls = _ssl_context(settings)
+    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    url = _bound_url(site, settings, tls is not None)
+    if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.control_token:
+        log.warning("listening on %s without --control-token: anyone can reset it", settings.host)
+    print(
+        f"broadcast-emulator serving {url} (app id {settings.app_id!r}, app key "
+        f"{settings.app_key!r}, clock {settings.clock.value})",
+        flush=True,
+    )
+    if ready is not None:
+        ready(url)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    return 0
+
+
+def _bound_url(site: web.TCPSite, settings: Settings, tls: bool) -> str:
+    port = settings.port
+    server = site._server
+    sockets = getattr(server, "sockets", None) or []
+    if sockets:
+        port = sockets[0].getsockname()[1]
+    scheme = "https" if tls else "http"
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host
+    return f"{scheme}://{host}:{port}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    run: Command | None = getattr(args, "run", None)
+    if run is None:
+        parser.print_help()
+        return 2
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        return 0
+    except (ValueError, OSError) as exc:
+        print(f"broadcast-emulator: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,174 @@
+"""Settings: defaults, then scenario, then `EMULATOR_*` environment, then CLI flags, frozen.
+
+This is the only module that reads `os.environ`. Every serve flag has an environment twin, listed
+once in `OPTIONS`, from which the CLI builds its parser.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.domain.behaviour import Timings
+from emulator.sim.clock import ClockMode, parse_iso
+
+__all__ = ["DEMO_APP_ID", "DEMO_APP_KEY", "OPTIONS", "Option", "Settings", "load_settings"]
+
+DEMO_APP_ID = "emulator-app-id"
+DEMO_APP_KEY = "emulator-app-key"
+DEFAULT_START = "2026-01-01T09:00:00Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    app_id: str = DEMO_APP_ID
+    app_key: str = DEMO_APP_KEY
+    cli_numbers: tuple[str, ...] = ()
+    clock: ClockMode = ClockMode.AUTO
+    settle_ms: float = 20.0
+    speed: float = 1.0
+    seed: int = 0
+    start_ms: int = field(default_factory=lambda: parse_iso(DEFAULT_START))
+    dial_rate: int = 0
+    scenario: str | None = None
+    webhook_encryption: str = "none"
+    webhook_format: str = "base64"
+    webhook_verify_tls: bool = False
+    webhook_attempts: int = 5
+    webhook_backoff_s: float = 1.0
+    webhook_timeout_s: float = 10.0
+    webhook_workers: int = 64
+    webhook_allow: tuple[str, ...] = ()
+    completion_state: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    control_token: str | None = None
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_numbers: int = 1_000_000
+    journal_size: int = 10_000
+    delivery_log_size: int = 50_000
+    state_file: str | None = None
+    shutdown_grace_s: float = 5.0
+    log_level: str = "info"
+    timings: Timings = field(default_factory=Timings)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def _optional(text: str) -> str | None:
+    return text or None
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One serve setting: its flag, environment variable, parser and help text."""
+
+    name: str
+    parse: Callable[[str], Any]
+    help: str
+    flag_value: bool = False  # a switch: `--flag` alone means true
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return "EMULATOR_" + self.name.upper()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("host", str, "bind address (default 127.0.0.1)"),
+    Option("port", int, "port; 0 picks a free one (default 8080)"),
+    Option("app_id", str, "HTTP Basic user name = APP_ID (default: the demo pair)"),
+    Option("app_key", str, "HTTP Basic password = APP_KEY"),
+    Option(
+        "cli_numbers", _csv, "comma-separated CLI numbers assigned to the project (default: any)"
+    ),
+    Option("clock", ClockMode, "auto | manual | realtime (default auto)"),
+    Option("settle_ms", float, "auto clock: real quiet time before time may jump (default 20)"),
+    Option("speed", float, "realtime clock: virtual seconds per wall second (default 1.0)"),
+    Option("seed", int, "seed of every id and random draw (default 0)"),
+    Option("start", parse_iso, "virtual start instant, ISO-8601 (default 2026-01-01T09:00:00Z)"),
+    Option("dial_rate", int, "new call attempts per virtual second; 0 = unlimited"),
+    Option("scenario", _optional, "scenario file (YAML or JSON) that configures the world"),
+    Option("webhook_encryption", str, "none, or an AES cipher name such as aes256"),
+    Option("webhook_format", str, "base64 | hex: encoding of encrypted webhook bodies"),
+    Option("webhook_verify_tls", _bool, "verify webhook receivers' TLS certificates", True),
+    Option("webhook_attempts", int, "delivery attempts per webhook, 1 = no retries (default 5)"),
+    Option(
+        "webhook_backoff_s", float, "first retry back-off in virtual seconds, doubling (default 1)"
+    ),
+    Option("webhook_timeout_s", float, "real seconds to wait for a webhook answer (default 10)"),
+    Option("webhook_workers", int, "webhook deliveries in flight at once (default 64)"),
+    Option("webhook_allow", _csv, "comma-separated hosts webhooks may go to (default: any)"),
+    Option("completion_state", _optional, "force the completion event's state for every broadcast"),
+    Option("tls_cert", _optional, "serve HTTPS with this certificate (PEM)"),
+    Option("tls_key", _optional, "private key of --tls-cert (PEM)"),
+    Option("control_token", _optional, "require this bearer token on /_emulator routes"),
+    Option("max_body_bytes", int, "largest request body accepted (default 16 MiB)"),
+    Option("max_numbers", int, "most numbers in one broadcast (default 1,000,000)"),
+    Option("journal_size", int, "API requests kept in the journal (default 10,000)"),
+    Option("delivery_log_size", int, "webhook deliveries kept in the log (default 50,000)"),
+    Option("state_file", _optional, "save state here on shutdown and restore it on start"),
+    Option(
+        "shutdown_grace_s", float, "real seconds to let deliveries finish on shutdown (default 5)"
+    ),
+    Option("log_level", str, "debug | info | warning | error (default info)"),
+)
+_BY_NAME = {option.name: option for option in OPTIONS}
+
+
+def _field_name(option_name: str) -> str:
+    return "start_ms" if option_name == "start" else option_name
+
+
+def from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The settings named by `EMULATOR_*` variables, parsed (ValueError names the variable)."""
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw = environ.get(option.env)
+        if raw is None or raw == "":
+            continue
+        try:
+            values[_field_name(option.name)] = option.parse(raw)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{option.env}={raw!r}: {exc}") from None
+    return values
+
+
+def load_settings(
+    cli: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    scenario: Mapping[str, Any] | None = None,
+    base: Settings | None = None,
+) -> Settings:
+    """Merge the layers: `base` (defaults), scenario world, environment, CLI values."""
+    merged: dict[str, Any] = {}
+    merged.update(scenario or {})
+    merged.update(from_environ(os.environ if environ is None else environ))
+    merged.update({_field_name(k): v for k, v in (cli or {}).items() if v is not None})
+    return (base or Settings()).replace(**merged)
+
+
+def option(name: str) -> Option:
+    return _BY_NAME[name]

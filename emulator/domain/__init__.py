@@ -1,0 +1,1 @@
+"""The domain: broadcasts and call legs as state machines on the virtual clock (no aiohttp)."""

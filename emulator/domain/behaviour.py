@@ -1,0 +1,120 @@
+"""Callee behaviour: what happens when a number is dialled (scenario rules, then magic numbers)."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = [
+    "AttemptPlan",
+    "Behaviour",
+    "BridgePlan",
+    "MagicNumbers",
+    "Outcome",
+    "Timings",
+    "tts_seconds",
+]
+
+
+class Outcome(enum.StrEnum):
+    HUMAN = "human"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    MACHINE = "machine"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """Default durations in whole virtual seconds (CONTRACT §5); scenarios may change them."""
+
+    ring_s: int = 3
+    busy_s: int = 1
+    no_answer_s: int = 30
+    amd_s: int = 2
+    words_per_minute: float = 150.0
+    prompt_s: int = 5
+    menu_timeout_s: int = 10
+    press_after_s: int = 1
+    patience_s: int = 10
+    bridge_ring_s: int = 3
+    bridge_talk_s: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptPlan:
+    """What the callee does on one attempt."""
+
+    outcome: Outcome
+    ring_s: int
+    menu_digits: tuple[str | None, ...] = ()  # digits pressed at the n-th menu; the last repeats
+    press_after_s: int = 1
+    patience_s: int = 10
+    hangup_after_s: int | None = None  # hangs up this long after answering, whatever happens
+
+    def digits_at(self, menu: int) -> str | None:
+        """Digits pressed at the `menu`-th menu (0-based) of the call, or None."""
+        if not self.menu_digits:
+            return None
+        return self.menu_digits[min(menu, len(self.menu_digits) - 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class BridgePlan:
+    """What a bridge target does: answer after `ring_s`, then talk `talk_s`; or fail."""
+
+    answers: bool
+    ring_s: int
+    talk_s: int
+    reason: str = ""
+
+
+class Behaviour(Protocol):
+    """Decides each attempt. Draws come from (seed, broadcast, number index, attempt) only."""
+
+    def plan(self, broadcast_id: str, index: int, number: str, attempt: int) -> AttemptPlan: ...
+
+    def bridge(self, number: str) -> BridgePlan: ...
+
+    def prompt_seconds(self, prompt_name: str) -> int | None: ...
+
+
+_MAGIC: dict[str, Outcome] = {
+    "0001": Outcome.BUSY,
+    "0002": Outcome.NO_ANSWER,
+    "0003": Outcome.MACHINE,
+    "0004": Outcome.INVALID,
+}
+_BRIDGE_FAILS = {"0001": "busy", "0002": "no-answer", "0004": "invalid"}
+
+
+class MagicNumbers:
+    """The default world: the last four digits of a number decide (CONTRACT §5)."""
+
+    def __init__(self, timings: Timings | None = None) -> None:
+        self.timings = timings or Timings()
+
+    def plan(self, broadcast_id: str, index: int, number: str, attempt: int) -> AttemptPlan:
+        t = self.timings
+        tail = number[-4:]
+        outcome = _MAGIC.get(tail, Outcome.HUMAN)
+        if tail == "0005":
+            outcome = Outcome.BUSY if attempt == 1 else Outcome.HUMAN
+        digits: tuple[str | None, ...] = ("1",) if tail == "0006" else ()
+        return AttemptPlan(outcome, t.ring_s, digits, t.press_after_s, t.patience_s)
+
+    def bridge(self, number: str) -> BridgePlan:
+        t = self.timings
+        reason = _BRIDGE_FAILS.get(number[-4:], "")
+        return BridgePlan(not reason, t.bridge_ring_s, t.bridge_talk_s, reason)
+
+    def prompt_seconds(self, prompt_name: str) -> int | None:
+        return self.timings.prompt_s
+
+
+def tts_seconds(text: str, words_per_minute: float) -> int:
+    """Whole seconds a TTS prompt lasts: words at `words_per_minute`, at least one second."""
+    words = len(text.split())
+    return max(1, math.ceil(words * 60.0 / max(words_per_minute, 1.0)))

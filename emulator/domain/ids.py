@@ -1,0 +1,27 @@
+"""Deterministic identifiers: every id is a function of the seed and what it names."""
+
+from __future__ import annotations
+
+import hashlib
+
+__all__ = ["IdFactory"]
+
+
+class IdFactory:
+    """Makes UUID-shaped ids from (seed, kind, parts), so ids never depend on event order."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._broadcasts = 0
+
+    def broadcast(self) -> str:
+        self._broadcasts += 1
+        return self.make("broadcast", self._broadcasts)
+
+    def make(self, kind: str, *parts: object) -> str:
+        key = f"{self.seed}|{kind}|" + "|".join(str(p) for p in parts)
+        h = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
+
+    def reset(self) -> None:
+        self._broadcasts = 0

@@ -1,0 +1,196 @@
+"""Plain domain objects: broadcasts, the numbers they dial, call legs, plays and bridges."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.domain.behaviour import AttemptPlan
+from emulator.sim.clock import Timer
+
+__all__ = [
+    "Bridge",
+    "Broadcast",
+    "BroadcastState",
+    "CallLeg",
+    "CreateCommand",
+    "LegState",
+    "Play",
+    "PlaySpec",
+    "Recipient",
+    "Result",
+    "Target",
+]
+
+
+class LegState(enum.StrEnum):
+    INITIATED = "initiated"
+    RINGING = "ringing"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+
+
+class BroadcastState(enum.StrEnum):
+    RUNNING = "running"
+    STOPPING = "stopping"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class PlaySpec:
+    """A prompt to play: TTS text or a named prompt, optionally a DTMF menu."""
+
+    text: str | None = None
+    voice: str | None = None
+    language: str | None = None
+    prompt_name: str | None = None
+    prompt_ref: str | None = None
+    dtmf: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    number: str
+    play: PlaySpec | None = None
+    custom_data: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreateCommand:
+    """The one canonical create request every dialect is normalised into."""
+
+    name: str
+    owner_ref: str | None
+    from_number: str
+    recipients: tuple[Recipient, ...]
+    play: PlaySpec | None
+    retry_interval_ms: int
+    max_attempts: int
+    event_url: str
+    call_handler_url: str | None
+    family: str
+    completion_state: str | None
+    custom_data: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    code: str  # "success" | "failed"
+    reason: str  # "success", "Busy", "NoAnswer", "AMD", "Invalid", "Stopped"
+
+    def as_json(self) -> dict[str, str]:
+        return {"code": self.code, "reason": self.reason}
+
+
+@dataclass(slots=True, eq=False)
+class Play:
+    play_id: str
+    spec: PlaySpec
+    seconds: int
+    timer: Timer | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Bridge:
+    bridge_id: str
+    from_number: str
+    to: str
+    state: str = "bridging"
+    timer: Timer | None = None
+
+
+@dataclass(slots=True, eq=False)
+class CallLeg:
+    """One attempt to call one number: a call with its own voice_id."""
+
+    voice_id: str
+    target: Target
+    attempt: int
+    state: LegState = LegState.INITIATED
+    plan: AttemptPlan | None = None
+    answered: bool = False
+    reason: str = ""
+    menus: int = 0
+    plays: int = 0
+    bridges: int = 0
+    play: Play | None = None
+    bridge: Bridge | None = None
+    progress: Timer | None = None  # the callee's next move (answer, busy, hang up...)
+    deadline: Timer | None = None  # a callee who hangs up at a fixed time after answering
+    started_ms: int = 0
+    ended_ms: int | None = None
+
+    @property
+    def broadcast(self) -> Broadcast:
+        return self.target.broadcast
+
+    @property
+    def live(self) -> bool:
+        return self.state is not LegState.DISCONNECTED
+
+
+@dataclass(slots=True, eq=False)
+class Target:
+    """One number of a broadcast, across all its attempts."""
+
+    broadcast: Broadcast
+    index: int
+    recipient: Recipient
+    attempts: int = 0
+    leg: CallLeg | None = None
+    result: Result | None = None
+    retry: Timer | None = None
+
+    @property
+    def number(self) -> str:
+        return self.recipient.number
+
+    @property
+    def state(self) -> str:
+        if self.leg is None:
+            return "queued" if self.result is None else LegState.DISCONNECTED.value
+        if self.result is None and not self.leg.live:
+            return "retrying"
+        return self.leg.state.value
+
+
+@dataclass(slots=True, eq=False)
+class Broadcast:
+    broadcast_id: str
+    command: CreateCommand
+    created_ms: int
+    state: BroadcastState = BroadcastState.RUNNING
+    targets: list[Target] = field(default_factory=list)
+    finished: int = 0
+    successful: int = 0
+    failed: int = 0
+    live_legs: int = 0
+    attempts: int = 0
+    ended_ms: int | None = None
+    outstanding: int = 0  # per-call webhooks not yet delivered or given up
+    completion_sent: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.command.name
+
+    @property
+    def all_finished(self) -> bool:
+        return self.finished == len(self.targets)
+
+    @property
+    def per_call_url(self) -> str:
+        return self.command.call_handler_url or self.command.event_url
+
+    def progress(self) -> dict[str, int]:
+        return {
+            "total": len(self.targets),
+            "finished": self.finished,
+            "in_progress": self.live_legs,
+            "pending": len(self.targets) - self.finished,
+            "successful": self.successful,
+            "failed": self.failed,
+            "attempts": self.attempts,
+        }

@@ -1,0 +1,371 @@
+"""The broadcast service: call-leg and broadcast state machines driven by the virtual clock.
+
+Every transition of a leg goes through `_set_state`, which checks that it is allowed and emits the
+matching event. Callee moves are timers; the service never reads the wall clock.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from emulator.domain.behaviour import AttemptPlan, Behaviour, Outcome, Timings, tts_seconds
+from emulator.domain.ids import IdFactory
+from emulator.domain.models import (
+    Bridge,
+    Broadcast,
+    BroadcastState,
+    CallLeg,
+    CreateCommand,
+    LegState,
+    Play,
+    PlaySpec,
+    Result,
+    Target,
+)
+from emulator.domain.store import Store
+from emulator.errors import Conflict
+from emulator.sim.clock import Timer, VirtualClock
+
+__all__ = ["BroadcastService", "EventSink"]
+
+_ALLOWED: dict[LegState, frozenset[LegState]] = {
+    LegState.INITIATED: frozenset({LegState.RINGING, LegState.DISCONNECTED}),
+    LegState.RINGING: frozenset({LegState.CONNECTED, LegState.DISCONNECTED}),
+    LegState.CONNECTED: frozenset({LegState.DISCONNECTED}),
+    LegState.DISCONNECTED: frozenset(),
+}
+_RETRIED = {Outcome.BUSY: "Busy", Outcome.NO_ANSWER: "NoAnswer", Outcome.MACHINE: "AMD"}
+SUCCESS = Result("success", "success")
+STOPPED = Result("failed", "Stopped")
+INVALID = Result("failed", "Invalid")
+
+
+class EventSink(Protocol):
+    """Where the service reports what happened (the webhook event builders)."""
+
+    def broadcast_initiated(self, broadcast: Broadcast) -> None: ...
+    def broadcast_finished(self, broadcast: Broadcast) -> None: ...
+    def leg_state(self, leg: CallLeg, state: str, **extra: Any) -> None: ...
+    def play_state(self, leg: CallLeg, play: Play, playstate: str, **extra: Any) -> None: ...
+    def bridge_state(self, leg: CallLeg, bridge: Bridge, state: str, **extra: Any) -> None: ...
+
+
+class BroadcastService:
+    def __init__(
+        self,
+        clock: VirtualClock,
+        store: Store,
+        ids: IdFactory,
+        behaviour: Behaviour,
+        events: EventSink,
+        timings: Timings,
+        dial_rate: int = 0,
+    ) -> None:
+        self.clock = clock
+        self.store = store
+        self.ids = ids
+        self.behaviour = behaviour
+        self.events = events
+        self.timings = timings
+        self.dial_rate = dial_rate
+        self._rate_second = -1
+        self._rate_used = 0
+
+    # ---------------------------------------------------------------- broadcasts -------
+    def create(self, command: CreateCommand) -> Broadcast:
+        now = self.clock.now_ms
+        broadcast = Broadcast(self.ids.broadcast(), command, now)
+        broadcast.targets = [
+            Target(broadcast, index, recipient)
+            for index, recipient in enumerate(command.recipients)
+        ]
+        self.store.add(broadcast)
+        self.events.broadcast_initiated(broadcast)
+        for target in broadcast.targets:
+            target.retry = self._schedule_dial(target, now)
+        return broadcast
+
+    def stop(self, broadcast: Broadcast) -> bool:
+        """Stop a running broadcast: end live legs, dial nothing more. False if already over."""
+        if broadcast.state is not BroadcastState.RUNNING:
+            return False
+        broadcast.state = BroadcastState.STOPPING
+        for target in broadcast.targets:
+            if target.result is not None:
+                continue
+            self.clock.cancel(target.retry)
+            leg = target.leg
+            if leg is not None and leg.live:
+                self._disconnect(leg, "stopped")
+            else:
+                self._finish(target, STOPPED)
+        return True
+
+    def _complete(self, broadcast: Broadcast) -> None:
+        stopping = broadcast.state is BroadcastState.STOPPING
+        broadcast.state = BroadcastState.STOPPED if stopping else BroadcastState.COMPLETED
+        broadcast.ended_ms = self.clock.now_ms
+        self.events.broadcast_finished(broadcast)
+
+    # ---------------------------------------------------------------- dialling ---------
+    def _schedule_dial(self, target: Target, at_ms: int) -> Timer:
+        if self.dial_rate > 0:
+            at_ms = self._rate_slot(at_ms)
+        return self.clock.call_at(at_ms, self._dial, target)
+
+    def _rate_slot(self, at_ms: int) -> int:
+        """The first whole second at or after `at_ms` with dial capacity left."""
+        second = max(-(-at_ms // 1000), self._rate_second)
+        if second != self._rate_second:
+            self._rate_second, self._rate_used = second, 0
+        if self._rate_used >= self.dial_rate:
+            self._rate_second, self._rate_used = second + 1, 0
+        self._rate_used += 1
+        return max(at_ms, self._rate_second * 1000)
+
+    def _dial(self, target: Target) -> None:
+        target.retry = None
+        broadcast = target.broadcast
+        if broadcast.state is not BroadcastState.RUNNING:
+            return
+        target.attempts += 1
+        broadcast.attempts += 1
+        broadcast.live_legs += 1
+        attempt = target.attempts
+        voice_id = self.ids.make("voice", broadcast.broadcast_id, target.index, attempt)
+        plan = self.behaviour.plan(broadcast.broadcast_id, target.index, target.number, attempt)
+        leg = CallLeg(voice_id, target, attempt, plan=plan, started_ms=self.clock.now_ms)
+        self.store.legs[voice_id] = leg
+        target.leg = leg
+        self.events.leg_state(leg, LegState.INITIATED.value)
+        self._callee_first_move(leg, plan)
+
+    def _callee_first_move(self, leg: CallLeg, plan: AttemptPlan) -> None:
+        t = self.timings
+        outcome = plan.outcome
+        if outcome is Outcome.INVALID:
+            self._disconnect(leg, "invalid")
+            return
+        if outcome is Outcome.BUSY:
+            leg.progress = self.clock.call_later(t.busy_s * 1000, self._disconnect, leg, "busy")
+            return
+        self._set_state(leg, LegState.RINGING)
+        if outcome is Outcome.HUMAN:
+            leg.progress = self.clock.call_later(plan.ring_s * 1000, self._answer, leg)
+        elif outcome is Outcome.MACHINE:
+            delay = (plan.ring_s + t.amd_s) * 1000
+            leg.progress = self.clock.call_later(delay, self._disconnect, leg, "machine")
+        else:
+            delay = t.no_answer_s * 1000
+            leg.progress = self.clock.call_later(delay, self._disconnect, leg, "no-answer")
+
+    def _answer(self, leg: CallLeg) -> None:
+        leg.progress = None
+        leg.answered = True
+        self._set_state(leg, LegState.CONNECTED)
+        plan = leg.plan
+        if plan is not None and plan.hangup_after_s is not None:
+            delay = plan.hangup_after_s * 1000
+            leg.deadline = self.clock.call_later(delay, self._disconnect, leg, "callee-hangup")
+        spec = leg.target.recipient.play or leg.broadcast.command.play
+        if spec is not None:
+            self._start_play(leg, spec)
+        else:
+            self._await_callee(leg)
+
+    def _await_callee(self, leg: CallLeg) -> None:
+        """Nothing is happening on the call: the callee hangs up after their patience."""
+        self.clock.cancel(leg.progress)
+        patience = leg.plan.patience_s if leg.plan else self.timings.patience_s
+        leg.progress = self.clock.call_later(
+            patience * 1000, self._disconnect, leg, "callee-hangup"
+        )
+
+    # ---------------------------------------------------------------- leg states -------
+    def _set_state(self, leg: CallLeg, state: LegState, **extra: Any) -> None:
+        if state not in _ALLOWED[leg.state]:
+            raise Conflict(
+                f"call is {leg.state.value}; cannot become {state.value}", voice_id=leg.voice_id
+            )
+        leg.state = state
+        self.events.leg_state(leg, state.value, **extra)
+
+    def _disconnect(self, leg: CallLeg, reason: str) -> None:
+        if not leg.live:
+            return
+        for timer in (leg.progress, leg.deadline):
+            self.clock.cancel(timer)
+        leg.progress = leg.deadline = None
+        self._cancel_play(leg)
+        bridge = leg.bridge
+        if bridge is not None:
+            self.clock.cancel(bridge.timer)
+            if bridge.state == "bridged":
+                bridge.state = "bridge_disconnected"
+                self.events.bridge_state(leg, bridge, "bridge_disconnected", reason=reason)
+            leg.bridge = None
+        leg.reason = reason
+        leg.ended_ms = self.clock.now_ms
+        self._set_state(leg, LegState.DISCONNECTED, reason=reason, disconnect_reason=reason)
+        leg.broadcast.live_legs -= 1
+        self._after_attempt(leg)
+
+    def _after_attempt(self, leg: CallLeg) -> None:
+        target = leg.target
+        if leg.answered:
+            self._finish(target, SUCCESS)
+            return
+        if target.result is not None:
+            return
+        outcome = leg.plan.outcome if leg.plan else Outcome.INVALID
+        if leg.reason != "stopped" and outcome in _RETRIED:
+            self._retry_or_fail(target, Result("failed", _RETRIED[outcome]))
+        else:
+            self._finish(target, INVALID if outcome is Outcome.INVALID else STOPPED)
+
+    def _retry_or_fail(self, target: Target, failure: Result) -> None:
+        command = target.broadcast.command
+        running = target.broadcast.state is BroadcastState.RUNNING
+        if running and target.attempts < command.max_attempts:
+            at = self.clock.now_ms + command.retry_interval_ms
+            target.retry = self._schedule_dial(target, at)
+        else:
+            self._finish(target, failure)
+
+    def _finish(self, target: Target, result: Result) -> None:
+        target.result = result
+        broadcast = target.broadcast
+        broadcast.finished += 1
+        if result.code == "success":
+            broadcast.successful += 1
+        else:
+            broadcast.failed += 1
+        if broadcast.all_finished:
+            self._complete(broadcast)
+
+    # ---------------------------------------------------------------- app control ------
+    def leg(self, voice_id: str) -> CallLeg:
+        return self.store.leg(voice_id)
+
+    def _require_connected(self, leg: CallLeg, action: str) -> None:
+        if leg.state is not LegState.CONNECTED:
+            raise Conflict(
+                f"cannot {action}: call is {leg.state.value}",
+                voice_id=leg.voice_id,
+                app_instance=leg.broadcast.broadcast_id,
+            )
+
+    def play(self, leg: CallLeg, spec: PlaySpec) -> Play:
+        self._require_connected(leg, "play")
+        if leg.bridge is not None:
+            raise Conflict("cannot play: call is bridged", voice_id=leg.voice_id)
+        return self._start_play(leg, spec)
+
+    def _start_play(self, leg: CallLeg, spec: PlaySpec) -> Play:
+        self._cancel_play(leg)
+        self.clock.cancel(leg.progress)
+        leg.progress = None
+        leg.plays += 1
+        seconds = self._prompt_seconds(spec)
+        play = Play(self.ids.make("play", leg.voice_id, leg.plays), spec, seconds or 0)
+        leg.play = play
+        self.events.play_state(leg, play, "initiated")
+        if seconds is None:
+            leg.play = None
+            name = spec.prompt_name or spec.prompt_ref
+            self.events.play_state(leg, play, "failederror", description=f"unknown prompt {name}")
+            self._await_callee(leg)
+        else:
+            play.timer = self.clock.call_later(seconds * 1000, self._play_ended, leg, play)
+        return play
+
+    def _prompt_seconds(self, spec: PlaySpec) -> int | None:
+        if spec.text is not None and spec.prompt_name is None:
+            return tts_seconds(spec.text, self.timings.words_per_minute)
+        name = spec.prompt_name or spec.prompt_ref or ""
+        return self.behaviour.prompt_seconds(name)
+
+    def _cancel_play(self, leg: CallLeg) -> None:
+        if leg.play is not None:
+            self.clock.cancel(leg.play.timer)
+            leg.play = None
+
+    def _play_ended(self, leg: CallLeg, play: Play) -> None:
+        play.timer = None
+        if not play.spec.dtmf:
+            leg.play = None
+            self.events.play_state(leg, play, "playfinished")
+            self._await_callee(leg)
+            return
+        digits = leg.plan.digits_at(leg.menus) if leg.plan else None
+        leg.menus += 1
+        if digits:
+            delay = (leg.plan.press_after_s if leg.plan else 1) * 1000
+            play.timer = self.clock.call_later(delay, self._menu_ended, leg, play, digits)
+        else:
+            delay = self.timings.menu_timeout_s * 1000
+            play.timer = self.clock.call_later(delay, self._menu_ended, leg, play, None)
+
+    def _menu_ended(self, leg: CallLeg, play: Play, digits: str | None) -> None:
+        leg.play = None
+        if digits:
+            self.events.play_state(leg, play, "digitcollected", digit=digits, digits=digits)
+        else:
+            self.events.play_state(leg, play, "menutimeout")
+        self._await_callee(leg)
+
+    def hangup(self, leg: CallLeg) -> None:
+        if not leg.live:
+            raise Conflict(
+                "call has already ended",
+                voice_id=leg.voice_id,
+                app_instance=leg.broadcast.broadcast_id,
+            )
+        self._disconnect(leg, "app-hangup")
+
+    def bridge(self, leg: CallLeg, from_number: str, to: str) -> Bridge:
+        self._require_connected(leg, "connect")
+        if leg.bridge is not None:
+            raise Conflict("call is already bridged", voice_id=leg.voice_id)
+        self._cancel_play(leg)
+        self.clock.cancel(leg.progress)
+        leg.progress = None
+        leg.bridges += 1
+        bridge = Bridge(self.ids.make("bridge", leg.voice_id, leg.bridges), from_number, to)
+        leg.bridge = bridge
+        self.events.bridge_state(leg, bridge, "bridging")
+        plan = self.behaviour.bridge(to)
+        if plan.answers:
+            bridge.timer = self.clock.call_later(
+                plan.ring_s * 1000, self._bridged, leg, bridge, plan.talk_s
+            )
+        else:
+            bridge.timer = self.clock.call_later(
+                plan.ring_s * 1000, self._bridge_failed, leg, bridge, plan.reason
+            )
+        return bridge
+
+    def _bridged(self, leg: CallLeg, bridge: Bridge, talk_s: int) -> None:
+        bridge.state = "bridged"
+        self.events.bridge_state(leg, bridge, "bridged")
+        bridge.timer = self.clock.call_later(talk_s * 1000, self._bridge_ended, leg, bridge)
+
+    def _bridge_ended(self, leg: CallLeg, bridge: Bridge) -> None:
+        bridge.state = "bridge_disconnected"
+        bridge.timer = None
+        leg.bridge = None
+        self.events.bridge_state(leg, bridge, "bridge_disconnected", reason="target-hangup")
+        self._await_callee(leg)
+
+    def _bridge_failed(self, leg: CallLeg, bridge: Bridge, reason: str) -> None:
+        bridge.state = "bridge_failed"
+        bridge.timer = None
+        leg.bridge = None
+        self.events.bridge_state(leg, bridge, "bridge_failed", reason=reason, description=reason)
+        self._await_callee(leg)
+
+    # ---------------------------------------------------------------- reset ------------
+    def reset(self) -> None:
+        self.store.clear()
+        self.ids.reset()
+        self._rate_second, self._rate_used = -1, 0

@@ -1,0 +1,140 @@
+"""The Emulator: one object that wires clock, domain, webhooks and journal for one server."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.api.dialects import CreateLimits, normalise_number
+from emulator.config import Settings
+from emulator.domain.behaviour import Behaviour, MagicNumbers
+from emulator.domain.ids import IdFactory
+from emulator.domain.service import BroadcastService
+from emulator.domain.store import Store
+from emulator.faults import FaultBook
+from emulator.sim.activity import Activity
+from emulator.sim.clock import VirtualClock
+from emulator.sim.driver import ClockDriver
+from emulator.webhooks.crypto import BodyEncoder
+from emulator.webhooks.dispatcher import DeliveryPolicy, Dispatcher
+from emulator.webhooks.events import EventEmitter
+
+__all__ = ["Emulator", "JournalEntry"]
+
+
+@dataclass(slots=True)
+class JournalEntry:
+    seq: int
+    method: str
+    path: str
+    status: int
+    virtual_time: str
+    dialect: str | None = None
+    body: Any = None
+    response: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.seq,
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "virtual_time": self.virtual_time,
+            "dialect": self.dialect,
+            "body": self.body,
+            "response": self.response,
+            **self.extra,
+        }
+
+
+class Emulator:
+    """Everything one running emulator owns. Created by `create_app`; no aiohttp server here."""
+
+    def __init__(self, settings: Settings, behaviour: Behaviour | None = None) -> None:
+        self.settings = settings
+        self.clock = VirtualClock(settings.start_ms, settings.clock, settings.speed)
+        self.activity = Activity()
+        self.driver = ClockDriver(self.clock, self.activity, settings.settle_ms)
+        self.store = Store()
+        self.ids = IdFactory(settings.seed)
+        self.behaviour: Behaviour = behaviour or MagicNumbers(settings.timings)
+        self.faults = FaultBook()
+        self.dispatcher = Dispatcher(
+            self.clock,
+            self.activity,
+            BodyEncoder(settings.webhook_encryption, settings.app_id, settings.webhook_format),
+            DeliveryPolicy(
+                attempts=max(1, settings.webhook_attempts),
+                backoff_s=settings.webhook_backoff_s,
+                timeout_s=settings.webhook_timeout_s,
+                workers=max(1, settings.webhook_workers),
+                verify_tls=settings.webhook_verify_tls,
+                log_size=settings.delivery_log_size,
+            ),
+            self.faults,
+        )
+        self.events = EventEmitter(self.clock, self.dispatcher)
+        self.events.completion_override = settings.completion_state
+        self.dispatcher.on_settled = self.events.delivery_settled
+        self.service = BroadcastService(
+            self.clock,
+            self.store,
+            self.ids,
+            self.behaviour,
+            self.events,
+            settings.timings,
+            settings.dial_rate,
+        )
+        cli = tuple(n for n in (normalise_number(c) for c in settings.cli_numbers) if n)
+        self.limits = CreateLimits(cli, settings.max_numbers, settings.webhook_allow)
+        self.journal: deque[JournalEntry] = deque(maxlen=max(1, settings.journal_size))
+        self.journal_dropped = 0
+        self._journal_seq = 0
+
+    async def start(self) -> None:
+        await self.dispatcher.start()
+        self.driver.start()
+
+    async def close(self) -> None:
+        await self.driver.stop()
+        await self.dispatcher.close(self.settings.shutdown_grace_s)
+
+    def record(self, entry_fields: dict[str, Any]) -> None:
+        self._journal_seq += 1
+        if len(self.journal) == self.journal.maxlen:
+            self.journal_dropped += 1
+        self.journal.append(
+            JournalEntry(self._journal_seq, virtual_time=self.clock.now_iso(), **entry_fields)
+        )
+
+    def reset(self) -> None:
+        """Forget every broadcast, call, journal entry and delivery; back to the start instant."""
+        self.clock.reset()
+        self.dispatcher.reset()
+        self.activity.reset()
+        self.service.reset()
+        self.journal.clear()
+        self.journal_dropped = 0
+        self._journal_seq = 0
+        self.driver.poke()
+
+    def health(self) -> dict[str, Any]:
+        d = self.dispatcher
+        return {
+            "status": "ok",
+            "clock": self.settings.clock.value,
+            "now": self.clock.now_iso(),
+            "broadcasts": len(self.store.broadcasts),
+            "live_calls": sum(b.live_legs for b in self.store),
+            "webhooks": {
+                "delivered": d.delivered,
+                "dead": d.dead,
+                "pending": d.pending,
+                "log_size": d.policy.log_size,
+                "log_dropped": d.dropped,
+            },
+            "journal": {"size": self.journal.maxlen, "dropped": self.journal_dropped},
+            "in_flight": self.activity.held,
+        }

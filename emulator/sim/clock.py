@@ -1,0 +1,174 @@
+"""The virtual clock: integer milliseconds and a deterministic heap of timers."""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["ClockMode", "Timer", "VirtualClock", "format_iso", "parse_iso"]
+
+
+class ClockMode(enum.StrEnum):
+    AUTO = "auto"
+    MANUAL = "manual"
+    REALTIME = "realtime"
+
+
+class Timer:
+    """A scheduled callback; `cancel()` makes it a no-op (lazy removal from the heap)."""
+
+    __slots__ = ("args", "callback", "cancelled", "due")
+
+    def __init__(self, due: int, callback: Callable[..., None], args: tuple[Any, ...]) -> None:
+        self.due = due
+        self.callback = callback
+        self.args = args
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+_Entry = tuple[int, int, int, Timer]
+
+
+class VirtualClock:
+    """Owns virtual `now` (ms since the epoch) and the timers due on it.
+
+    Timers fire in (due, priority, sequence) order, so the same inputs give the same order.
+    Only the driver and the control plane move time; everything else reads `now_ms`.
+    """
+
+    def __init__(
+        self,
+        start_ms: int,
+        mode: ClockMode = ClockMode.AUTO,
+        speed: float = 1.0,
+        wall: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.start_ms = start_ms
+        self.mode = mode
+        self.speed = speed
+        self._wall = wall
+        self._wall0 = wall()
+        self._now = start_ms
+        self._heap: list[_Entry] = []
+        self._seq = itertools.count()
+        self._cancelled = 0
+        self.fired = 0
+        self.on_schedule: Callable[[], None] | None = None
+        self._iso_second = -1
+        self._iso_head = ""
+
+    # -- reading -------------------------------------------------------------------------
+    @property
+    def now_ms(self) -> int:
+        if self.mode is ClockMode.REALTIME:
+            elapsed = (self._wall() - self._wall0) * self.speed * 1000.0
+            return max(self._now, self.start_ms + int(elapsed))
+        return self._now
+
+    def now_iso(self) -> str:
+        return self.iso(self.now_ms)
+
+    def iso(self, ms: int) -> str:
+        """`format_iso`, remembering the last second formatted (events share instants)."""
+        seconds, millis = divmod(ms, 1000)
+        if seconds != self._iso_second:
+            self._iso_second = seconds
+            self._iso_head = format_iso(seconds * 1000)[:-5]
+        return f"{self._iso_head}.{millis:03d}Z"
+
+    @property
+    def pending(self) -> int:
+        return len(self._heap) - self._cancelled
+
+    def next_due(self) -> int | None:
+        heap = self._heap
+        while heap and heap[0][3].cancelled:
+            heapq.heappop(heap)
+            self._cancelled -= 1
+        return heap[0][0] if heap else None
+
+    # -- scheduling ----------------------------------------------------------------------
+    def call_at(
+        self, due_ms: int, callback: Callable[..., None], *args: Any, priority: int = 0
+    ) -> Timer:
+        due = max(int(due_ms), self._now)
+        timer = Timer(due, callback, args)
+        heapq.heappush(self._heap, (due, priority, next(self._seq), timer))
+        if self.on_schedule is not None:
+            self.on_schedule()
+        return timer
+
+    def call_later(
+        self, delay_ms: int, callback: Callable[..., None], *args: Any, priority: int = 0
+    ) -> Timer:
+        return self.call_at(self.now_ms + int(delay_ms), callback, *args, priority=priority)
+
+    def cancel(self, timer: Timer | None) -> None:
+        if timer is not None and not timer.cancelled:
+            timer.cancel()
+            self._cancelled += 1
+
+    # -- moving time ---------------------------------------------------------------------
+    def fire_due(self) -> int:
+        """Fire every timer due at or before now (including ones scheduled while firing)."""
+        limit = self.now_ms
+        heap = self._heap
+        count = 0
+        while heap and heap[0][0] <= limit:
+            due, _, _, timer = heapq.heappop(heap)
+            if timer.cancelled:
+                self._cancelled -= 1
+                continue
+            timer.cancelled = True  # a fired timer can no longer be cancelled
+            self._now = max(self._now, due)
+            timer.callback(*timer.args)
+            count += 1
+        self.fired += count
+        return count
+
+    def jump_to(self, instant_ms: int) -> int:
+        """Set now to `instant_ms` (never backwards) and fire everything due by then."""
+        if instant_ms > self._now:
+            self._now = instant_ms
+            self._rebase_wall()
+        return self.fire_due()
+
+    def _rebase_wall(self) -> None:
+        if self.mode is ClockMode.REALTIME:
+            self._wall0 = self._wall() - (self._now - self.start_ms) / 1000.0 / self.speed
+
+    def reset(self, start_ms: int | None = None) -> None:
+        """Forget every timer and go back to the start instant."""
+        if start_ms is not None:
+            self.start_ms = start_ms
+        self._heap.clear()
+        self._cancelled = 0
+        self._now = self.start_ms
+        self._wall0 = self._wall()
+        self.fired = 0
+
+
+def format_iso(ms: int) -> str:
+    """ISO-8601 UTC with milliseconds, as JavaScript's `toISOString()` writes it."""
+    seconds, millis = divmod(ms, 1000)
+    head = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{head}.{millis:03d}Z"
+
+
+def parse_iso(text: str) -> int:
+    """Parse an ISO-8601 instant (a trailing Z means UTC; naive means UTC) to ms."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)

@@ -1,0 +1,132 @@
+"""The clock driver: the one task that moves virtual time in `auto` and `realtime` modes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+
+from emulator.sim.activity import Activity
+from emulator.sim.clock import ClockMode, VirtualClock
+
+__all__ = ["ClockDriver", "IdleLimitError"]
+
+_ZERO_SLEEPS = 3
+
+
+class IdleLimitError(RuntimeError):
+    """`run_until_idle` hit its guard: something keeps scheduling timers forever."""
+
+
+class ClockDriver:
+    """Moves time: jumps when idle (`auto`), follows the wall (`realtime`), or on request."""
+
+    def __init__(self, clock: VirtualClock, activity: Activity, settle_ms: float = 20.0) -> None:
+        self.clock = clock
+        self.activity = activity
+        self.settle_s = max(0.0, settle_ms) / 1000.0
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        clock.on_schedule = self._wake.set
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        if self._task is None and self.clock.mode is not ClockMode.MANUAL:
+            self._task = asyncio.create_task(self._run(), name="clock-driver")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[ClockDriver]:
+        self.start()
+        try:
+            yield self
+        finally:
+            await self.stop()
+
+    def poke(self) -> None:
+        """Wake the driver (activity changed, a timer was added, the mode changed)."""
+        self._wake.set()
+
+    # -- waiting for quiet -----------------------------------------------------------------
+    async def settle(self) -> None:
+        """Return once no token is held and the settle window has passed since the last release."""
+        while True:
+            await self.activity.wait_idle()
+            generation = self.activity.generation
+            for _ in range(_ZERO_SLEEPS):
+                await asyncio.sleep(0)
+            remaining = self.activity.last_release + self.settle_s - time.monotonic()
+            if remaining > 0:
+                await asyncio.sleep(remaining)
+            if self.activity.held == 0 and self.activity.generation == generation:
+                return
+
+    # -- the loops -------------------------------------------------------------------------
+    async def _run(self) -> None:
+        if self.clock.mode is ClockMode.REALTIME:
+            await self._run_realtime()
+        else:
+            await self._run_auto()
+
+    async def _run_auto(self) -> None:
+        while True:
+            await self.settle()
+            async with self._lock:
+                due = self.clock.next_due()
+                if due is not None and self.activity.held == 0:
+                    self.clock.jump_to(due)
+                    continue
+            if due is None:
+                self._wake.clear()
+                if self.clock.next_due() is None:
+                    await self._wake.wait()
+
+    async def _run_realtime(self) -> None:
+        while True:
+            due = self.clock.next_due()
+            if due is None:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            delay = (due - self.clock.now_ms) / 1000.0 / self.clock.speed
+            if delay > 0:
+                self._wake.clear()
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                continue
+            async with self._lock:
+                self.clock.fire_due()
+            await asyncio.sleep(0)
+
+    # -- control plane ---------------------------------------------------------------------
+    async def advance(self, ms: int) -> None:
+        """Move time forward `ms`, firing due timers instant by instant and letting each settle."""
+        target = self.clock.now_ms + max(0, int(ms))
+        await self._step_until(lambda due: due <= target, limit=None)
+        async with self._lock:
+            self.clock.jump_to(target)
+        await self.settle()
+
+    async def run_until_idle(self, max_timers: int = 10_000_000) -> int:
+        """Fire every timer until none is left; returns how many fired."""
+        return await self._step_until(lambda due: True, limit=max_timers)
+
+    async def _step_until(self, accept: Callable[[int], bool], limit: int | None) -> int:
+        fired = 0
+        while True:
+            await self.settle()
+            async with self._lock:
+                due = self.clock.next_due()
+                if due is None or not accept(due):
+                    return fired
+                fired += self.clock.jump_to(due)
+            if limit is not None and fired > limit:
+                raise IdleLimitError(f"more than {limit} timers fired; giving up")

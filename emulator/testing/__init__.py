@@ -1,0 +1,1 @@
+"""Test-double kit: the pytest plugin and the webhook sink."""

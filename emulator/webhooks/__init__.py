@@ -1,0 +1,1 @@
+"""Webhooks: event payload builders, encryption and the delivery dispatcher."""

@@ -1,0 +1,166 @@
+"""Shared fixtures: a real emulator server and a recording webhook receiver, both on 127.0.0.1:0."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from emulator import EmulatorRunner, Settings, create_app
+from emulator.app import EMULATOR
+from emulator.runtime import Emulator
+
+
+class Receiver:
+    """Records every webhook; an optional `react` coroutine runs before answering."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.paths: list[str] = []
+        self.react: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+        self.status = 200
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.events.append(body)
+        self.headers.append(dict(request.headers))
+        self.paths.append(request.path)
+        if self.react is not None:
+            await self.react(body)
+        return web.Response(status=self.status)
+
+    def for_number(self, number: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("to") == number or e.get("dialed_number") == number]
+
+    def names(self, number: str) -> list[str]:
+        return [e.get("state") or e.get("playstate") for e in self.for_number(number)]
+
+    def completion(self) -> dict[str, Any] | None:
+        done = [e for e in self.events if "resultSet" in e]
+        return done[-1] if done else None
+
+
+class Api:
+    """A small client of the emulated API and control plane."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str, settings: Settings) -> None:
+        self.session = session
+        self.base = base
+        pair = f"{settings.app_id}:{settings.app_key}".encode()
+        self.auth = {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+
+    async def call(
+        self, method: str, path: str, body: Any = None, auth: bool = True, **kw: Any
+    ) -> tuple[int, Any]:
+        headers = dict(self.auth) if auth else {}
+        headers.update(kw.pop("headers", {}))
+        async with self.session.request(
+            method, self.base + path, json=body, headers=headers, **kw
+        ) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+    async def control(self, method: str, path: str, body: Any = None) -> Any:
+        async with self.session.request(method, self.base + "/_emulator" + path, json=body) as r:
+            assert r.status == 200, await r.text()
+            return await r.json()
+
+    async def create(self, numbers: list[str], receiver: Receiver, **extra: Any) -> dict[str, Any]:
+        body = {
+            "application_name": "test campaign",
+            "owner_ref": "xyz",
+            "broadcast_numbers_array": numbers,
+            "from": "919999999999",
+            "action_on_connect": {
+                "play": {
+                    "text": "Hello from the emulator",
+                    "voice": "female",
+                    "language": "en-US",
+                    "prompt_ref": "1",
+                }
+            },
+            "call_param": {"interval_between_retries": 5, "number_of_retries": 3},
+            "event_url": receiver.url + "/event",
+            "call_handler_url": receiver.url + "/call",
+        }
+        body.update(extra)
+        status, answer = await self.call("POST", "/voice/v1/broadcast", body)
+        assert status == 200, answer
+        return answer
+
+    async def report(self, broadcast_id: str) -> dict[str, Any]:
+        status, answer = await self.call("GET", f"/voice/v1/broadcast/{broadcast_id}")
+        assert status == 200, answer
+        return answer
+
+    async def wait_complete(self, receiver: Receiver, timeout: float = 10.0) -> dict[str, Any]:
+        async def poll() -> dict[str, Any]:
+            while (done := receiver.completion()) is None:
+                await asyncio.sleep(0.005)
+            return done
+
+        return await asyncio.wait_for(poll(), timeout)
+
+
+class Running:
+    def __init__(self, emulator: Emulator, api: Api, url: str) -> None:
+        self.emulator = emulator
+        self.api = api
+        self.url = url
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    rec = Receiver()
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", rec.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    rec.url = f"http://127.0.0.1:{port}"
+    yield rec
+    await runner.cleanup()
+
+
+StartEmulator = Callable[..., Awaitable[Running]]
+
+
+@pytest.fixture
+async def start_emulator() -> AsyncIterator[StartEmulator]:
+    """Factory: `await start_emulator(clock="manual", ...)` runs a real emulator on port 0."""
+    runners: list[web.AppRunner] = []
+    sessions: list[aiohttp.ClientSession] = []
+
+    async def start(**changes: Any) -> Running:
+        changes.setdefault("settle_ms", 0)
+        settings = Settings(port=0).replace(**changes)
+        app = create_app(settings)
+        runner = EmulatorRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        url = f"http://127.0.0.1:{port}"
+        session = aiohttp.ClientSession()
+        sessions.append(session)
+        return Running(app[EMULATOR], Api(session, url, settings), url)
+
+    yield start
+    for session in sessions:
+        await session.close()
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def emu(start_emulator: StartEmulator) -> Running:
+    return await start_emulator()
