@@ -1,0 +1,61 @@
+"""Start-up: process start to the first 200 on `/_emulator/health`, against a bare aiohttp app.
+
+    python bench/startup.py [--runs 7] [--quick]
+
+Each process is started the same way (`python <module or script>`), polled every 2 ms, and timed
+from `Popen` to the first 200; runs alternate between the two and the medians are compared. The
+emulator's idle RSS is read from /proc one second after it answered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+from _common import APP_ID, APP_KEY, PY, Child, append_results, free_port, load, rss_mb, wait_http
+
+BARE = [PY, str(Path(__file__).parent / "bare_app.py")]
+EMULATOR = [PY, "-m", "emulator", "serve", "--app-id", APP_ID, "--app-key", APP_KEY]
+
+
+def time_start(argv: list[str]) -> tuple[float, float]:
+    """Seconds from process start to the first 200 on health, and RSS (MB) one second later."""
+    port = free_port()
+    started = time.monotonic()
+    proc = Child([*argv, "--port", str(port)], None)
+    try:
+        ready = wait_http(f"http://127.0.0.1:{port}/_emulator/health", timeout_s=30.0)
+        time.sleep(1.0)
+        return ready - started, rss_mb(proc.pid)
+    finally:
+        proc.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="2 runs (smoke test)")
+    args = parser.parse_args()
+    runs = 2 if args.quick else args.runs
+    emu: list[tuple[float, float]] = []
+    bare: list[tuple[float, float]] = []
+    for _ in range(runs):
+        emu.append(time_start(EMULATOR))
+        bare.append(time_start(BARE))
+        print(f"emulator {emu[-1][0] * 1000:.0f} ms, bare {bare[-1][0] * 1000:.0f} ms ({load()})")
+    e = statistics.median(t for t, _ in emu)
+    b = statistics.median(t for t, _ in bare)
+    rss = statistics.median(r for _, r in emu)
+    lines = [
+        f"start-up to first 200 on /_emulator/health (median of {runs}): emulator {e * 1000:.0f} ms,"
+        f" bare aiohttp {b * 1000:.0f} ms → **{e / b:.2f}× bare**",
+        f"idle RSS: emulator **{rss:.1f} MB**, bare aiohttp "
+        f"{statistics.median(r for _, r in bare):.1f} MB",
+    ]
+    append_results("Start-up and idle RSS", lines, args.quick)
+
+
+if __name__ == "__main__":
+    main()
