@@ -33,6 +33,7 @@ __all__ = [
     "Child",
     "append_results",
     "child",
+    "cpu_s",
     "ensure_wiremock",
     "ensure_wrk",
     "http",
@@ -121,7 +122,9 @@ class Child:
 
 
 @contextlib.contextmanager
-def child(argv: Sequence[str], ready: str | None = None, timeout_s: float = 30.0) -> Iterator[Child]:
+def child(
+    argv: Sequence[str], ready: str | None = None, timeout_s: float = 30.0
+) -> Iterator[Child]:
     proc = Child(argv, ready, timeout_s)
     try:
         yield proc
@@ -166,6 +169,12 @@ def _status_of(pid: int, key: str) -> float:
         if line.startswith(key + ":"):
             return int(line.split()[1]) / 1024.0
     return float("nan")
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:

@@ -42,8 +42,9 @@ def create_body(receiver: str, count: int) -> dict[str, object]:
         "owner_ref": "bench",
         "broadcast_numbers_array": [number(i) for i in range(count)],
         "from": "919999999999",
-        "action_on_connect": {"play": {"text": "Hello from the bench", "voice": "female",
-                                       "language": "en-US"}},
+        "action_on_connect": {
+            "play": {"text": "Hello from the bench", "voice": "female", "language": "en-US"}
+        },
         "call_param": {"interval_between_retries": 5, "number_of_retries": 3},
         "event_url": f"{receiver}/event",
         "call_handler_url": f"{receiver}/call",
@@ -81,8 +82,11 @@ def wiremock_stubs(base: str, get_body: bytes, post_body: bytes) -> None:
     ):
         stub = {
             "request": {"method": method, "urlPathPattern": pattern},
-            "response": {"status": 200, "body": body.decode(),
-                         "headers": {"Content-Type": "application/json"}},
+            "response": {
+                "status": 200,
+                "body": body.decode(),
+                "headers": {"Content-Type": "application/json"},
+            },
         }
         status, _ = http("POST", f"{base}/__admin/mappings", stub)
         assert status == 201, f"WireMock refused the stub: {status}"
@@ -112,8 +116,14 @@ def main() -> None:
         (tmp / "post.json").write_bytes(post_body)
         (tmp / "get.lua").write_text(lua_get(get_path))
         (tmp / "post.lua").write_text(lua_post("/voice/v1/broadcast", post_raw))
-        bare_argv = [PY, str(Path(__file__).parent / "bare_app.py"),
-                     "--get-body", str(tmp / "get.json"), "--post-body", str(tmp / "post.json")]
+        bare_argv = [
+            PY,
+            str(Path(__file__).parent / "bare_app.py"),
+            "--get-body",
+            str(tmp / "get.json"),
+            "--post-body",
+            str(tmp / "post.json"),
+        ]
         with child(bare_argv, r"serving (http://\S+)") as bare:
             targets = {"emulator": base, "bare aiohttp": bare.match[1]}
             if jar is not None:
@@ -139,8 +149,18 @@ def _fetch(url: str) -> bytes:
 
 def _start_wiremock(jar: Path, get_body: bytes, post_body: bytes):  # type: ignore[no-untyped-def]
     port = free_port()
-    argv = ["java", "-jar", str(jar), "--port", str(port), "--bind-address", "127.0.0.1",
-            "--no-request-journal", "--disable-request-logging", "--disable-banner"]
+    argv = [
+        "java",
+        "-jar",
+        str(jar),
+        "--port",
+        str(port),
+        "--bind-address",
+        "127.0.0.1",
+        "--no-request-journal",
+        "--disable-request-logging",
+        "--disable-banner",
+    ]
     from _common import Child
 
     proc = Child(argv, None)
@@ -175,11 +195,13 @@ def _report(best, get_size: int, post_size: int, idle: float, wiremock: bool, qu
     for kind, size in (("GET", get_size), ("POST", post_size)):
         emu = best[(kind, "emulator")]
         bare = best[(kind, "bare aiohttp")]
-        line = (f"{kind} ({size} B body): emulator {emu[0]:.0f}/s, bare aiohttp {bare[0]:.0f}/s "
-                f"→ **{emu[0] / bare[0]:.2f}× bare**")
+        line = (
+            f"{kind} ({size} B body): emulator {emu[0]:.0f}/s, bare aiohttp {bare[0]:.0f}/s "
+            f"→ **{emu[0] / bare[0]:.2f}x bare**"
+        )
         if (kind, "WireMock") in best:
             wm = best[(kind, "WireMock")]
-            line += f"; WireMock {wm[0]:.0f}/s → **{emu[0] / wm[0]:.2f}× WireMock**"
+            line += f"; WireMock {wm[0]:.0f}/s → **{emu[0] / wm[0]:.2f}x WireMock**"
         elif not wiremock:
             line += "; WireMock not available (needs npm and Java)"
         errors = sum(v[1] for k, v in best.items() if k[0] == kind)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 
@@ -61,7 +62,5 @@ if __name__ == "__main__":
     parser.add_argument("--get-size", type=int, default=600)
     parser.add_argument("--post-size", type=int, default=300)
     parser.add_argument("--lifetime", type=float, default=3600.0, help="exit after this long")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main(parser.parse_args()))
-    except KeyboardInterrupt:
-        pass

@@ -19,6 +19,7 @@ from typing import Any
 from _common import (
     AUTH,
     append_results,
+    cpu_s,
     http,
     load,
     number,
@@ -27,6 +28,7 @@ from _common import (
     start_emulator,
     start_receiver,
 )
+
 from emulator.sim.clock import parse_iso
 
 PROMPT = {"text": "Thank you for being our client", "voice": "female", "language": "en-US"}
@@ -64,8 +66,14 @@ def run(base: str, receiver: str, body: dict[str, Any], timeout_s: float) -> dic
     done = stats["completions"][0]
     wall = done["at"] - sent
     virtual = (parse_iso(done["event"]["timestamp"]) - parse_iso(created["timestamp"])) / 1000
-    return {"wall": wall, "create_s": create_s, "virtual_s": virtual, "stats": stats,
-            "completion": done["event"], "webhooks_per_s": stats["count"] / wall}
+    return {
+        "wall": wall,
+        "create_s": create_s,
+        "virtual_s": virtual,
+        "stats": stats,
+        "completion": done["event"],
+        "webhooks_per_s": stats["count"] / wall,
+    }
 
 
 def main() -> None:
@@ -83,7 +91,9 @@ def main() -> None:
         with start_receiver(*special) as rcv:
             body = create_body(rcv.match[1], [number(i) for i in range(n)])
             result = run(base, rcv.match[1], body, timeout_s=1800.0)
+            receiver_cpu = cpu_s(rcv.pid)
         peak = peak_rss_mb(emu.pid)
+        emulator_cpu = cpu_s(emu.pid)
     stats, done = result["stats"], result["completion"]
     assert done["resultset"]["successfull_calls"] == n, done["resultset"]
     assert stats["plays"] == n // args.special_every and not stats["play_errors"], stats
@@ -99,7 +109,9 @@ def main() -> None:
         f"peak RSS **{peak:.0f} MB** (idle {idle:.0f} MB), virtual duration "
         f"{result['virtual_s']:.0f} s ({load()})",
         f"the create request took {result['create_s']:.2f} s; "
-        f"memory per leg ≈ {(peak - idle) * 1024 / n:.2f} KB (peak − idle, over {n} legs)",
+        f"memory per leg ≈ {(peak - idle) * 1024 / n:.2f} KB (peak - idle, over {n} legs); CPU "
+        f"per webhook: emulator {emulator_cpu / stats['count'] * 1e6:.0f} µs, receiver "
+        f"{receiver_cpu / stats['count'] * 1e6:.0f} µs",
     ]
     append_results("100,000-number campaign (vendor example)", lines, args.quick)
 

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 import argparse
 
-from _common import append_results, load, number, peak_rss_mb, start_emulator, start_receiver
+from _common import (
+    append_results,
+    cpu_s,
+    load,
+    number,
+    peak_rss_mb,
+    start_emulator,
+    start_receiver,
+)
 from campaign import create_body, run
 
 
@@ -27,13 +35,14 @@ def main() -> None:
     with start_emulator("--settle-ms", args.settle_ms) as emu, start_receiver() as rcv:
         result = run(emu.match[1], rcv.match[1], create_body(rcv.match[1], numbers, False), 600.0)
         peak = peak_rss_mb(emu.pid)
+        cpu = cpu_s(emu.pid)
     done = result["completion"]["resultset"]
     assert done["successfull_calls"] == (n + 1) // 2 and done["failed_calls"] == n // 2, done
     lines = [
-        f"{n} legs with retries (0001 busy ×4, 0005 busy then answered): wall "
+        f"{n} legs with retries (0001 busy x4, 0005 busy then answered): wall "
         f"**{result['wall']:.2f} s**, {result['stats']['count']} webhooks "
         f"({result['webhooks_per_s']:.0f}/s), virtual duration {result['virtual_s']:.0f} s, "
-        f"peak RSS {peak:.0f} MB ({load()})",
+        f"peak RSS {peak:.0f} MB, emulator CPU {cpu:.1f} s ({load()})",
     ]
     append_results("Clock overhead (10,000 legs with retries)", lines, args.quick)
 

@@ -1,6 +1,6 @@
 """Summarise py-spy's collapsed stacks: the functions with the most samples, self and total.
 
-    python bench/profile_top.py PROFILE.txt [--top 30] [--filter emulator]
+python bench/profile_top.py PROFILE.txt [--top 30] [--filter emulator]
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ def main() -> None:
             continue
         count = int(count_text)
         samples += count
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].split("/")[-1] + ")"
-                  for f in stack.split(";")]
+        frames = [
+            f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].split("/")[-1] + ")"
+            for f in stack.split(";")
+        ]
         own[frames[-1]] += count
         for frame in set(frames):
             total[frame] += count

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import time
 from typing import Any
@@ -117,7 +118,5 @@ if __name__ == "__main__":
     parser.add_argument("--api", default="", help="emulator base URL (for --special-every)")
     parser.add_argument("--auth", default="", help="Authorization header for the API")
     parser.add_argument("--lifetime", type=float, default=3600.0, help="exit after this long")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main(parser.parse_args()))
-    except KeyboardInterrupt:
-        pass

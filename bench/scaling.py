@@ -4,7 +4,7 @@
 
 Each size runs in a fresh emulator (`auto` clock) with every webhook delivered to a receiver in its
 own process. Up to 100k the receiver plays the special prompt on every 10th answered call (the
-vendor example); from 1M on it only discards events. Memory per leg is (peak − idle RSS) / legs.
+vendor example); from 1M on it only discards events. Memory per leg is (peak - idle RSS) / legs.
 """
 
 from __future__ import annotations
@@ -37,9 +37,11 @@ def one(n: int) -> str:
         peak = peak_rss_mb(emu.pid)
     assert result["completion"]["resultset"]["successfull_calls"] == n
     per_leg = (peak - idle) * 1024 / n
-    row = (f"| {n:,} | {'every 10th special' if special else 'discard'} | {result['wall']:.1f} s | "
-           f"{result['stats']['count']:,} | {result['webhooks_per_s']:.0f}/s | {peak:.0f} MB | "
-           f"{per_leg:.2f} KB | {load()} |")
+    row = (
+        f"| {n:,} | {'every 10th special' if special else 'discard'} | {result['wall']:.1f} s | "
+        f"{result['stats']['count']:,} | {result['webhooks_per_s']:.0f}/s | {peak:.0f} MB | "
+        f"{per_leg:.2f} KB | {load()} |"
+    )
     print(row, flush=True)
     return row
 

@@ -49,8 +49,8 @@ def main() -> None:
     b = statistics.median(t for t, _ in bare)
     rss = statistics.median(r for _, r in emu)
     lines = [
-        f"start-up to first 200 on /_emulator/health (median of {runs}): emulator {e * 1000:.0f} ms,"
-        f" bare aiohttp {b * 1000:.0f} ms → **{e / b:.2f}× bare**",
+        f"start-up to first 200 on /_emulator/health (median of {runs}): "
+        f"emulator {e * 1000:.0f} ms, bare aiohttp {b * 1000:.0f} ms → **{e / b:.2f}x bare**",
         f"idle RSS: emulator **{rss:.1f} MB**, bare aiohttp "
         f"{statistics.median(r for _, r in bare):.1f} MB",
     ]

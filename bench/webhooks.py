@@ -22,6 +22,7 @@ from _common import (
     PY,
     append_results,
     child,
+    cpu_s,
     http,
     load,
     number,
@@ -52,9 +53,12 @@ def wait_completion(receiver: str, timeout_s: float) -> dict[str, object]:
     raise TimeoutError("no completion event")
 
 
-def emulator_round(base: str, receiver: str, count: int) -> tuple[float, int, float]:
-    """(events/s first→last, events, seconds the create request took)."""
+def emulator_round(
+    base: str, receiver: str, count: int, pid: int
+) -> tuple[float, int, float, float]:
+    """(events/s first→last, events, seconds the create request took, CPU s per event)."""
     http("POST", f"{base}/_emulator/reset")
+    cpu_before = cpu_s(pid)
     http("POST", f"{receiver}/stats/reset")
     sent = time.monotonic()
     status, body = http("POST", f"{base}/voice/v1/broadcast", campaign(receiver, count), True)
@@ -64,23 +68,33 @@ def emulator_round(base: str, receiver: str, count: int) -> tuple[float, int, fl
     events = int(stats["count"])
     expected = 2 * count + 2
     assert events == expected, f"received {events} events, expected {expected}"
-    return events / (float(stats["last"]) - float(stats["first"])), events, create_s
+    cpu = (cpu_s(pid) - cpu_before) / events
+    return events / (float(stats["last"]) - float(stats["first"])), events, create_s, cpu
 
 
 def dump_bodies(base: str, path: Path) -> int:
     _, log = http("GET", f"{base}/_emulator/webhooks")
-    rows = [json.dumps(d["payload"], separators=(",", ":"), ensure_ascii=False)
-            for d in log["deliveries"]]
+    rows = [
+        json.dumps(d["payload"], separators=(",", ":"), ensure_ascii=False)
+        for d in log["deliveries"]
+    ]
     path.write_text("\n".join(rows) + "\n")
     return len(rows)
 
 
-def ceiling_round(receiver: str, bodies: Path) -> float:
+def ceiling_round(receiver: str, bodies: Path) -> tuple[float, float]:
     http("POST", f"{receiver}/stats/reset")
-    argv = [PY, str(Path(__file__).parent / "plain_client.py"), f"{receiver}/call", str(bodies),
-            "--concurrency", str(WORKERS)]
-    with child(argv, r"posted (\d+) in ([\d.]+) s", timeout_s=600.0) as plain:
-        return int(plain.match[1]) / float(plain.match[2])
+    argv = [
+        PY,
+        str(Path(__file__).parent / "plain_client.py"),
+        f"{receiver}/call",
+        str(bodies),
+        "--concurrency",
+        str(WORKERS),
+    ]
+    with child(argv, r"posted (\d+) in ([\d.]+) s using ([\d.]+) s", timeout_s=600.0) as plain:
+        count = int(plain.match[1])
+        return count / float(plain.match[2]), float(plain.match[3]) / count
 
 
 def main() -> None:
@@ -94,23 +108,29 @@ def main() -> None:
     bodies = Path(tempfile.mkdtemp(prefix="bench-webhooks-")) / "bodies.jsonl"
     best_emu: tuple[float, int, float, str] = (0.0, 0, 0.0, "")
     best_plain: tuple[float, str] = (0.0, "")
+    cpu_emu: list[float] = []
+    cpu_plain: list[float] = []
     flags = ("--webhook-workers", str(WORKERS), "--delivery-log-size", str(2 * args.numbers + 2))
     with start_emulator(*flags) as emu, start_receiver() as rcv:
         base, receiver = emu.match[1], rcv.match[1]
         for _ in range(args.rounds):
-            rate, events, create_s = emulator_round(base, receiver, args.numbers)
+            rate, events, create_s, cpu = emulator_round(base, receiver, args.numbers, emu.pid)
+            cpu_emu.append(cpu)
             print(f"emulator: {rate:.0f} events/s ({events} events) ({load()})")
             if rate > best_emu[0]:
                 best_emu = (rate, events, create_s, load())
             dump_bodies(base, bodies)
-            plain = ceiling_round(receiver, bodies)
+            plain, cpu = ceiling_round(receiver, bodies)
+            cpu_plain.append(cpu)
             print(f"plain aiohttp client: {plain:.0f} posts/s ({load()})")
             best_plain = max(best_plain, (plain, load()))
     rate, events, create_s, at_load = best_emu
     lines = [
         f"{events} webhooks ({args.numbers} numbers, {WORKERS} workers): emulator {rate:.0f} "
-        f"events/s, plain aiohttp client {best_plain[0]:.0f} posts/s → **{rate / best_plain[0]:.2f}×"
-        f" the ceiling** ({at_load})",
+        f"events/s, plain aiohttp client {best_plain[0]:.0f} posts/s "
+        f"→ **{rate / best_plain[0]:.2f}x the ceiling** ({at_load})",
+        f"CPU per webhook (best round): emulator {min(cpu_emu) * 1e6:.0f} µs, plain client "
+        f"{min(cpu_plain) * 1e6:.0f} µs → {min(cpu_emu) / min(cpu_plain):.2f}x",
         f"the create request for {args.numbers} numbers took {create_s * 1000:.0f} ms",
     ]
     append_results("Webhook throughput", lines, args.quick)
