@@ -22,6 +22,7 @@ from emulator.faults import FaultBook
 from emulator.sim.activity import Activity
 from emulator.sim.clock import VirtualClock
 from emulator.webhooks.crypto import BodyEncoder
+from emulator.webhooks.transport import Disconnected, HttpPool, PlainTarget, plain_target
 
 __all__ = ["Attempt", "Delivery", "DeliveryPolicy", "Dispatcher"]
 
@@ -127,6 +128,7 @@ class Dispatcher:
         self._seq = 0
         self._generation = 0
         self._session: aiohttp.ClientSession | None = None
+        self._pool: HttpPool | None = None  # plain http:// receivers; the session does the rest
         self._workers: list[asyncio.Task[None]] = []
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -143,6 +145,7 @@ class Dispatcher:
             timeout=aiohttp.ClientTimeout(total=p.timeout_s),
             skip_auto_headers=("User-Agent",),
         )
+        self._pool = HttpPool(p.keepalive_s, p.timeout_s)
         self._workers = [
             asyncio.create_task(self._work(), name=f"webhook-worker-{i}") for i in range(p.workers)
         ]
@@ -154,6 +157,9 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers = []
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -273,6 +279,12 @@ class Dispatcher:
                 return None, "timeout (injected)"
             if fault.status is not None:
                 return fault.status, "injected"
+        target = plain_target(delivery.url)
+        if target is not None:
+            status, error = await self._post_plain(target, delivery)
+            if status is None or not 300 <= status < 400:
+                return status, error
+            # a redirect: the full client follows it as it always did
         assert self._session is not None, "dispatcher not started"
         for fresh_retry in (False, True):
             try:
@@ -289,3 +301,17 @@ class Dispatcher:
             except (aiohttp.ClientError, OSError, ValueError) as exc:
                 return None, f"{type(exc).__name__}: {exc}"
         return None, "unreachable"
+
+    async def _post_plain(
+        self, target: PlainTarget, delivery: Delivery
+    ) -> tuple[int | None, str | None]:
+        assert self._pool is not None, "dispatcher not started"
+        assert delivery.body is not None
+        try:
+            return await self._pool.post(target, delivery.body, delivery.headers or {}), None
+        except Disconnected as exc:
+            return None, f"disconnected: {exc}"
+        except TimeoutError:
+            return None, "timeout"
+        except (OSError, ValueError) as exc:
+            return None, f"{type(exc).__name__}: {exc}"

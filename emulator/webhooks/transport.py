@@ -1,0 +1,307 @@
+"""Keep-alive HTTP/1.1 POSTs to plain `http://` receivers, at a fraction of a client session's cost.
+
+Webhooks are small POSTs whose answer only matters for its status, sent by the thousand to a few
+receivers: a generic client's per-request machinery (URL objects, cookie jar, header merging,
+response objects, timers) costs several times the write and the read. `HttpPool` keeps idle
+connections per receiver (never reused after `keepalive_s` idle, CONTRACT §6), writes each request
+in one piece and parses just the status line, the framing headers and the body's length.
+
+`plain_target(url)` says which URLs it takes; everything else (https, credentials in the URL,
+non-ASCII) and every redirect stays with aiohttp's `ClientSession` in the dispatcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+__all__ = ["Disconnected", "HttpPool", "PlainTarget", "plain_target"]
+
+_MAX_HEAD = 64 * 1024  # a response head larger than this is not a webhook receiver's answer
+
+
+class Disconnected(ConnectionError):
+    """The receiver closed the connection before its answer was complete."""
+
+
+class PlainTarget(NamedTuple):
+    host: str
+    port: int
+    target: str  # request target: path and query
+    authority: str  # the Host header
+
+
+def plain_target(url: str) -> PlainTarget | None:
+    """Where a plain-HTTP POST goes, or None when the URL needs the full client."""
+    if not url.startswith("http://") or not url.isascii():
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 80
+    except ValueError:
+        return None
+    host = parts.hostname
+    if not host or parts.username is not None or parts.password is not None:
+        return None
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if any(c in target for c in " \r\n"):
+        return None
+    return PlainTarget(host, port, target, parts.netloc)
+
+
+class _Response:
+    """Incremental parser of one HTTP/1.x response: status, framing, keep-alive."""
+
+    __slots__ = ("body_left", "chunked", "keep_alive", "status", "until_close")
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.keep_alive = True
+        self.chunked = False
+        self.until_close = False
+        self.body_left = 0
+
+    def head(self, raw: bytes) -> bool:
+        """Read a response head; False for an interim (1xx) answer that a final one follows."""
+        lines = raw.decode("latin-1").split("\r\n")
+        version, _, rest = lines[0].partition(" ")
+        code = rest[:3]
+        if not version.startswith("HTTP/1.") or not code.isdigit():
+            raise ValueError(f"malformed status line: {lines[0][:80]!r}")
+        self.status = int(code)
+        if 100 <= self.status < 200:
+            return False
+        fields: dict[str, str] = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if sep:
+                fields[name.strip().lower()] = value.strip()
+        connection = fields.get("connection", "").lower()
+        self.keep_alive = "close" not in connection and (
+            version != "HTTP/1.0" or "keep-alive" in connection
+        )
+        if self.status in (204, 304):
+            return True
+        if "chunked" in fields.get("transfer-encoding", "").lower():
+            self.chunked = True
+        elif "content-length" in fields:
+            self.body_left = int(fields["content-length"])
+        else:
+            self.until_close = True
+            self.keep_alive = False
+        return True
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection; answers one request at a time."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self.used = False
+        self._buffer = bytearray()
+        self._waiter: asyncio.Future[_Response] | None = None
+        self._response: _Response | None = None
+
+    # -- protocol callbacks -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if self._waiter is None:
+            self.close()  # bytes nobody asked for: this connection cannot be trusted again
+            return
+        try:
+            self._parse()
+        except ValueError as exc:
+            self._fail(exc)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        response = self._response
+        if response is not None and response.until_close and response.status:
+            self._finish()  # the body ran until the close: that was its end
+        else:
+            self._fail(Disconnected(f"connection closed: {exc or 'by the receiver'}"))
+
+    # -- one exchange ---------------------------------------------------------------------------
+    async def exchange(self, request: bytes) -> _Response:
+        loop = asyncio.get_running_loop()
+        self._waiter = loop.create_future()
+        self._response = _Response()
+        self._buffer.clear()
+        self.used = True
+        assert self.transport is not None
+        self.transport.write(request)
+        return await self._waiter
+
+    def _parse(self) -> None:
+        response = self._response
+        assert response is not None
+        buffer = self._buffer
+        while not response.status or 100 <= response.status < 200:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buffer) > _MAX_HEAD:
+                    raise ValueError("response head too large")
+                return
+            final = response.head(bytes(buffer[:end]))
+            del buffer[: end + 4]
+            if not final:
+                response.status = 0
+        if response.chunked:
+            self._parse_chunks(response)
+        elif response.until_close:
+            buffer.clear()
+        elif len(buffer) >= response.body_left:
+            if len(buffer) > response.body_left:
+                response.keep_alive = False  # more than the answer: do not reuse
+            self._finish()
+
+    def _parse_chunks(self, response: _Response) -> None:
+        buffer = self._buffer
+        while True:
+            if response.body_left:
+                if len(buffer) < response.body_left + 2:
+                    return
+                del buffer[: response.body_left + 2]
+                response.body_left = 0
+            end = buffer.find(b"\r\n")
+            if end < 0:
+                return
+            size = int(bytes(buffer[:end]).split(b";")[0].strip(), 16)
+            if size == 0:  # the last chunk, then optional trailer lines and an empty line
+                if buffer.find(b"\r\n\r\n", end) >= 0:
+                    self._finish()
+                return
+            del buffer[: end + 2]
+            response.body_left = size
+
+    def _finish(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            assert self._response is not None
+            waiter.set_result(self._response)
+
+    def _fail(self, exc: Exception) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+        self.close()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class HttpPool:
+    """Idle keep-alive connections per receiver; `post` returns the answer's status."""
+
+    def __init__(
+        self,
+        keepalive_s: float,
+        timeout_s: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.keepalive_s = keepalive_s
+        self.timeout_s = timeout_s
+        self._monotonic = monotonic
+        self._idle: dict[tuple[str, int], list[_Connection]] = {}
+        self._busy: set[_Connection] = set()
+        self._sweeper: asyncio.TimerHandle | None = None
+        self.opened = 0  # connections opened so far (reuse shows as few)
+
+    async def post(self, target: PlainTarget, body: bytes, headers: Mapping[str, str]) -> int:
+        """POST `body`; on a reused connection the receiver closed, once more on a fresh one."""
+        head = [f"POST {target.target} HTTP/1.1", f"Host: {target.authority}"]
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        head.append(f"Content-Length: {len(body)}\r\n\r\n")
+        request = "\r\n".join(head).encode("latin-1") + body
+        key = (target.host, target.port)
+        async with asyncio.timeout(self.timeout_s):
+            conn = self._take(key)
+            if conn is not None:
+                try:
+                    return await self._exchange(key, conn, request)
+                except Disconnected:
+                    pass  # closed by the receiver while idle: not the receiver's answer
+            return await self._exchange(key, await self._open(key), request)
+
+    async def _open(self, key: tuple[str, int]) -> _Connection:
+        loop = asyncio.get_running_loop()
+        _, conn = await loop.create_connection(_Connection, key[0], key[1])
+        self.opened += 1
+        return conn
+
+    async def _exchange(self, key: tuple[str, int], conn: _Connection, request: bytes) -> int:
+        self._busy.add(conn)
+        try:
+            response = await conn.exchange(request)
+        except BaseException:
+            conn.close()
+            raise
+        finally:
+            self._busy.discard(conn)
+        if response.keep_alive and not conn.closed:
+            conn.idle_since = self._monotonic()
+            self._idle.setdefault(key, []).append(conn)
+            self._arm_sweeper()
+        else:
+            conn.close()
+        return response.status
+
+    def _take(self, key: tuple[str, int]) -> _Connection | None:
+        idle = self._idle.get(key)
+        limit = self._monotonic() - self.keepalive_s
+        while idle:
+            conn = idle.pop()
+            if not conn.closed and conn.idle_since >= limit:
+                return conn
+            conn.close()
+        return None
+
+    # -- idle connections are closed after keepalive_s ------------------------------------------
+    def _arm_sweeper(self) -> None:
+        if self._sweeper is None:
+            loop = asyncio.get_running_loop()
+            self._sweeper = loop.call_later(self.keepalive_s, self._sweep)
+
+    def _sweep(self) -> None:
+        self._sweeper = None
+        limit = self._monotonic() - self.keepalive_s
+        for key, idle in list(self._idle.items()):
+            keep = [c for c in idle if not c.closed and c.idle_since >= limit]
+            for conn in idle:
+                if conn not in keep:
+                    conn.close()
+            if keep:
+                self._idle[key] = keep
+            else:
+                del self._idle[key]
+        if self._idle:
+            self._arm_sweeper()
+
+    def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.close()
+        self._idle.clear()
+        for conn in list(self._busy):
+            conn.close()
