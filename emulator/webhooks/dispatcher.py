@@ -97,7 +97,9 @@ class _Channel:
 
     def __init__(self, key: str) -> None:
         self.key = key
-        self.queue: deque[Delivery] = deque()
+        # a list, not a deque: a channel (one call leg) holds a few events, and an empty deque
+        # costs 760 bytes against a list's 56, times every call with events on their way
+        self.queue: list[Delivery] = []
         self.scheduled = False
         self.backoff = False
 
@@ -223,7 +225,7 @@ class Dispatcher:
                 self._back_off(ch, delivery)
 
     def _settle(self, ch: _Channel, delivery: Delivery, ok: bool) -> None:
-        ch.queue.popleft()
+        del ch.queue[0]
         delivery.state = "delivered" if ok else "dead"
         delivery.body = delivery.headers = None
         if ok:
