@@ -59,7 +59,7 @@ def emulator_round(
     """(events/s first→last, events, seconds the create request took, CPU s per event)."""
     http("POST", f"{base}/_emulator/reset")
     cpu_before = cpu_s(pid)
-    http("POST", f"{receiver}/stats/reset")
+    http("POST", f"{receiver}/stats")
     sent = time.monotonic()
     status, body = http("POST", f"{base}/voice/v1/broadcast", campaign(receiver, count), True)
     create_s = time.monotonic() - sent
@@ -83,7 +83,7 @@ def dump_bodies(base: str, path: Path) -> int:
 
 
 def ceiling_round(receiver: str, bodies: Path) -> tuple[float, float]:
-    http("POST", f"{receiver}/stats/reset")
+    http("POST", f"{receiver}/stats")
     argv = [
         PY,
         str(Path(__file__).parent / "plain_client.py"),
