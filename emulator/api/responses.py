@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from emulator.domain.models import Bridge, Broadcast, CallLeg, Play
 from emulator.errors import EmulatorError
+from emulator.jsonwire import dump_bytes, dump_text
 
 __all__ = [
     "bridge_body",
@@ -23,14 +23,18 @@ __all__ = [
 
 
 def dumps(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return dump_text(data)
 
 
 def json_response(
     data: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
     return web.Response(
-        text=dumps(data), status=status, content_type="application/json", headers=headers
+        body=dump_bytes(data),
+        status=status,
+        content_type="application/json",
+        charset="utf-8",
+        headers=headers,
     )
 
 

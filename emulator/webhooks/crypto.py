@@ -16,6 +16,8 @@ from typing import Any
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from emulator.jsonwire import dump_bytes
+
 __all__ = ["AES_CIPHERS", "BodyEncoder", "evp_bytes_to_key", "node_decrypt", "node_encrypt"]
 
 # OpenSSL names Node accepts for AES-CBC, with the key length each implies.
@@ -84,7 +86,7 @@ class BodyEncoder:
         return self.algorithm.lower() != "none"
 
     def encode(self, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-        plain = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        plain = dump_bytes(event)
         if not self.enabled:
             return plain, {"Content-Type": "application/json"}
         data = node_encrypt(plain, self.algorithm, self.password, self.fmt)
