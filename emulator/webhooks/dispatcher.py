@@ -22,7 +22,7 @@ from emulator.faults import FaultBook
 from emulator.sim.activity import Activity
 from emulator.sim.clock import VirtualClock
 from emulator.webhooks.crypto import BodyEncoder
-from emulator.webhooks.transport import Disconnected, HttpPool, PlainTarget, plain_target
+from emulator.webhooks.transport import Disconnected, HttpPool, PlainTarget
 
 __all__ = ["Attempt", "Delivery", "DeliveryPolicy", "Dispatcher"]
 
@@ -281,7 +281,7 @@ class Dispatcher:
                 return None, "timeout (injected)"
             if fault.status is not None:
                 return fault.status, "injected"
-        target = plain_target(delivery.url)
+        target = self._pool.target(delivery.url) if self._pool is not None else None
         if target is not None:
             status, error = await self._post_plain(target, delivery)
             if status is None or not 300 <= status < 400:

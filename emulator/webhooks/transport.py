@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 __all__ = ["Disconnected", "HttpPool", "PlainTarget", "plain_target"]
 
 _MAX_HEAD = 64 * 1024  # a response head larger than this is not a webhook receiver's answer
+_MAX_TARGETS = 1024  # distinct URLs remembered by one pool (a run sends to a handful)
 
 
 class Disconnected(ConnectionError):
@@ -103,6 +104,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
+        self.started = 0.0  # when the current exchange began (monotonic), for the watchdog
         self.used = False
         self._buffer = bytearray()
         self._waiter: asyncio.Future[_Response] | None = None
@@ -138,8 +140,9 @@ class _Connection(asyncio.Protocol):
             self._fail(Disconnected(f"connection closed: {exc or 'by the receiver'}"))
 
     # -- one exchange ---------------------------------------------------------------------------
-    async def exchange(self, request: bytes) -> _Response:
+    async def exchange(self, request: bytes, now: float) -> _Response:
         loop = asyncio.get_running_loop()
+        self.started = now
         self._waiter = loop.create_future()
         self._response = _Response()
         self._buffer.clear()
@@ -196,6 +199,10 @@ class _Connection(asyncio.Protocol):
             assert self._response is not None
             waiter.set_result(self._response)
 
+    def expire(self) -> None:
+        """The receiver took longer than the time-out to answer."""
+        self._fail(TimeoutError("no answer in time"))
+
     def _fail(self, exc: Exception) -> None:
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
@@ -209,7 +216,12 @@ class _Connection(asyncio.Protocol):
 
 
 class HttpPool:
-    """Idle keep-alive connections per receiver; `post` returns the answer's status."""
+    """Idle keep-alive connections per receiver; `post` returns the answer's status.
+
+    Time-outs are enforced by one watchdog that runs while exchanges are in flight (a timer per
+    request would cost more than the request), so an exchange fails between `timeout_s` and
+    `timeout_s` plus a quarter of it (at most 0.25 s) after it started.
+    """
 
     def __init__(
         self,
@@ -223,7 +235,19 @@ class HttpPool:
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._busy: set[_Connection] = set()
         self._sweeper: asyncio.TimerHandle | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._targets: dict[str, PlainTarget | None] = {}
         self.opened = 0  # connections opened so far (reuse shows as few)
+
+    def target(self, url: str) -> PlainTarget | None:
+        """`plain_target(url)`, remembered for the few URLs a run sends to."""
+        try:
+            return self._targets[url]
+        except KeyError:
+            if len(self._targets) >= _MAX_TARGETS:
+                self._targets.clear()
+            found = self._targets[url] = plain_target(url)
+            return found
 
     async def post(self, target: PlainTarget, body: bytes, headers: Mapping[str, str]) -> int:
         """POST `body`; on a reused connection the receiver closed, once more on a fresh one."""
@@ -232,14 +256,16 @@ class HttpPool:
         head.append(f"Content-Length: {len(body)}\r\n\r\n")
         request = "\r\n".join(head).encode("latin-1") + body
         key = (target.host, target.port)
-        async with asyncio.timeout(self.timeout_s):
-            conn = self._take(key)
-            if conn is not None:
-                try:
-                    return await self._exchange(key, conn, request)
-                except Disconnected:
-                    pass  # closed by the receiver while idle: not the receiver's answer
-            return await self._exchange(key, await self._open(key), request)
+        started = self._monotonic()
+        conn = self._take(key, started)
+        if conn is not None:
+            try:
+                return await self._exchange(key, conn, request, started)
+            except Disconnected:
+                pass  # closed by the receiver while idle: not the receiver's answer
+        async with asyncio.timeout(self.timeout_s - (self._monotonic() - started)):
+            conn = await self._open(key)
+        return await self._exchange(key, conn, request, started)
 
     async def _open(self, key: tuple[str, int]) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -247,10 +273,13 @@ class HttpPool:
         self.opened += 1
         return conn
 
-    async def _exchange(self, key: tuple[str, int], conn: _Connection, request: bytes) -> int:
+    async def _exchange(
+        self, key: tuple[str, int], conn: _Connection, request: bytes, started: float
+    ) -> int:
         self._busy.add(conn)
+        self._arm_watchdog()
         try:
-            response = await conn.exchange(request)
+            response = await conn.exchange(request, started)
         except BaseException:
             conn.close()
             raise
@@ -264,15 +293,29 @@ class HttpPool:
             conn.close()
         return response.status
 
-    def _take(self, key: tuple[str, int]) -> _Connection | None:
+    def _take(self, key: tuple[str, int], now: float) -> _Connection | None:
         idle = self._idle.get(key)
-        limit = self._monotonic() - self.keepalive_s
+        limit = now - self.keepalive_s
         while idle:
             conn = idle.pop()
             if not conn.closed and conn.idle_since >= limit:
                 return conn
             conn.close()
         return None
+
+    # -- exchanges fail after timeout_s ------------------------------------------------------
+    def _arm_watchdog(self) -> None:
+        if self._watchdog is None:
+            period = min(max(self.timeout_s / 4, 0.005), 0.25)
+            self._watchdog = asyncio.get_running_loop().call_later(period, self._watch)
+
+    def _watch(self) -> None:
+        self._watchdog = None
+        limit = self._monotonic() - self.timeout_s
+        for conn in [c for c in self._busy if c.started <= limit]:
+            conn.expire()
+        if self._busy:
+            self._arm_watchdog()
 
     # -- idle connections are closed after keepalive_s ------------------------------------------
     def _arm_sweeper(self) -> None:
@@ -296,9 +339,10 @@ class HttpPool:
             self._arm_sweeper()
 
     def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper = None
+        for handle in (self._sweeper, self._watchdog):
+            if handle is not None:
+                handle.cancel()
+        self._sweeper = self._watchdog = None
         for idle in self._idle.values():
             for conn in idle:
                 conn.close()
