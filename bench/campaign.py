@@ -81,9 +81,9 @@ def main() -> None:
     parser.add_argument("--numbers", type=int, default=100_000)
     parser.add_argument("--special-every", type=int, default=10)
     parser.add_argument("--settle-ms", default="20", help="the emulator's --settle-ms")
-    parser.add_argument("--quick", action="store_true", help="1,000 numbers (smoke test)")
+    parser.add_argument("--quick", action="store_true", help="300 numbers (smoke test)")
     args = parser.parse_args()
-    n = 1000 if args.quick else args.numbers
+    n = 300 if args.quick else args.numbers
     with start_emulator("--settle-ms", args.settle_ms) as emu:
         base = emu.match[1]
         idle = rss_mb(emu.pid)

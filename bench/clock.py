@@ -28,9 +28,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--numbers", type=int, default=10_000)
     parser.add_argument("--settle-ms", default="20", help="the emulator's --settle-ms")
-    parser.add_argument("--quick", action="store_true", help="500 numbers (smoke test)")
+    parser.add_argument("--quick", action="store_true", help="200 numbers (smoke test)")
     args = parser.parse_args()
-    n = 500 if args.quick else args.numbers
+    n = 200 if args.quick else args.numbers
     numbers = [number(i, "0001" if i % 2 else "0005") for i in range(n)]
     with start_emulator("--settle-ms", args.settle_ms) as emu, start_receiver() as rcv:
         result = run(emu.match[1], rcv.match[1], create_body(rcv.match[1], numbers, False), 600.0)

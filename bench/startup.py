@@ -20,14 +20,14 @@ BARE = [PY, str(Path(__file__).parent / "bare_app.py")]
 EMULATOR = [PY, "-m", "emulator", "serve", "--app-id", APP_ID, "--app-key", APP_KEY]
 
 
-def time_start(argv: list[str]) -> tuple[float, float]:
-    """Seconds from process start to the first 200 on health, and RSS (MB) one second later."""
+def time_start(argv: list[str], settle_s: float = 1.0) -> tuple[float, float]:
+    """Seconds from process start to the first 200 on health, and RSS (MB) `settle_s` later."""
     port = free_port()
     started = time.monotonic()
     proc = Child([*argv, "--port", str(port)], None)
     try:
         ready = wait_http(f"http://127.0.0.1:{port}/_emulator/health", timeout_s=30.0)
-        time.sleep(1.0)
+        time.sleep(settle_s)
         return ready - started, rss_mb(proc.pid)
     finally:
         proc.stop()
@@ -42,8 +42,9 @@ def main() -> None:
     emu: list[tuple[float, float]] = []
     bare: list[tuple[float, float]] = []
     for _ in range(runs):
-        emu.append(time_start(EMULATOR))
-        bare.append(time_start(BARE))
+        settle_s = 0.1 if args.quick else 1.0
+        emu.append(time_start(EMULATOR, settle_s))
+        bare.append(time_start(BARE, settle_s))
         print(f"emulator {emu[-1][0] * 1000:.0f} ms, bare {bare[-1][0] * 1000:.0f} ms ({load()})")
     e = statistics.median(t for t, _ in emu)
     b = statistics.median(t for t, _ in bare)

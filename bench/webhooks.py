@@ -101,10 +101,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--numbers", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--quick", action="store_true", help="1,000 numbers, 1 round")
+    parser.add_argument("--quick", action="store_true", help="300 numbers, 1 round")
     args = parser.parse_args()
     if args.quick:
-        args.numbers, args.rounds = 1000, 1
+        args.numbers, args.rounds = 300, 1
     bodies = Path(tempfile.mkdtemp(prefix="bench-webhooks-")) / "bodies.jsonl"
     best_emu: tuple[float, int, float, str] = (0.0, 0, 0.0, "")
     best_plain: tuple[float, str] = (0.0, "")
