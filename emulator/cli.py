@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator import tls
 from emulator.app import EmulatorRunner, create_app
 from emulator.config import OPTIONS, Settings, load_settings
 
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser = commands.add_parser("serve", help="serve the emulated API")
     _add_serve_options(serve_parser)
     serve_parser.set_defaults(run=_run_serve)
+    tls.register(commands)
     return parser
 
 
