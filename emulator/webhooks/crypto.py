@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -47,18 +48,24 @@ def evp_bytes_to_key(password: bytes, key_len: int, iv_len: int = 16) -> tuple[b
     return derived[:key_len], derived[key_len : key_len + iv_len]
 
 
+def _legacy_mode(name: str) -> Any:
+    """CFB, CFB8 and OFB live in cryptography's `decrepit` package from version 47 on."""
+    try:
+        module = importlib.import_module("cryptography.hazmat.decrepit.ciphers.modes")
+    except ImportError:  # older cryptography
+        module = modes
+    return getattr(module, name)
+
+
 def _mode(mode: str, iv: bytes) -> modes.Mode:
     if mode == "cbc":
         return modes.CBC(iv)
     if mode == "ecb":
         return modes.ECB()
-    if mode == "cfb":
-        return modes.CFB(iv)
-    if mode == "cfb8":
-        return modes.CFB8(iv)
-    if mode == "ofb":
-        return modes.OFB(iv)
-    return modes.CTR(iv)
+    if mode == "ctr":
+        return modes.CTR(iv)
+    legacy: modes.Mode = _legacy_mode({"cfb": "CFB", "cfb8": "CFB8", "ofb": "OFB"}[mode])(iv)
+    return legacy
 
 
 def _cipher(algorithm: str, password: str) -> tuple[Cipher[Any], bool]:
