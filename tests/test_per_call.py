@@ -88,10 +88,14 @@ async def test_play_route_shapes(
     assert plays[0]["play_id"] == answer["play_id"]
 
 
-@pytest.mark.parametrize("key", ["dtmf", "dmtf"])
+DTMF_KEYS = {"D1": "dtmf", "D2": "dmtf"}
+
+
+@pytest.mark.parametrize("shape", sorted(DTMF_KEYS))
 async def test_menu_times_out_after_configured_seconds(
-    key: str, start_emulator: StartEmulator, receiver: Receiver
+    shape: str, start_emulator: StartEmulator, receiver: Receiver
 ) -> None:
+    key = DTMF_KEYS[shape]
     timings = Timings(menu_timeout_s=4)
     leg = await _answered_leg(start_emulator, receiver, timings=timings)
     body = {**TTS, "prompt_ref": "menu", key: True}  # 4 words: 2 s of speech
@@ -305,11 +309,11 @@ async def test_unknown_voice_id_is_404_json(start_emulator: StartEmulator) -> No
 
 
 ACCEPTED_SHAPES = {
-    "R1": ("POST", "/voice/v1/broadcast/{v}", {"record": {"start": True, "recording_name": "r"}}),
-    "R2": ("POST", "/voice/v1/broadcast/{v}", {"record": {"stop": True}}),
-    "R3": ("PUT", "/voice/v1/call/{v}/recording", {"start": True}),
-    "R4": ("PUT", "/voice/v1/call/{v}/hold", {"hold": True}),
-    "R5": ("POST", "/voice/v1/call/{v}/hold", {"hold": False}),
+    "K1": ("POST", "/voice/v1/broadcast/{v}", {"record": {"start": True, "recording_name": "r"}}),
+    "K2": ("POST", "/voice/v1/broadcast/{v}", {"record": {"stop": True}}),
+    "K3": ("PUT", "/voice/v1/call/{v}/recording", {"start": True}),
+    "K4": ("PUT", "/voice/v1/call/{v}/hold", {"hold": True}),
+    "K5": ("POST", "/voice/v1/call/{v}/hold", {"hold": False}),
 }
 
 
