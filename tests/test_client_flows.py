@@ -377,3 +377,64 @@ async def test_v2_recipients_digit_bridge_flow(start_emulator: StartEmulator) ->
     assert done["state"] == "broadcastcall_complete"
     assert done["resultSet"]["successfull_calls"] == 1
     assert all(h["x-algoritm"] == "aes-256-cbc" for h in app.headers)
+
+
+async def test_2021_broadcast_library_menu_bridge_record_hangup(
+    start_emulator: StartEmulator,
+) -> None:
+    """The Sample Voice Client's broadcast library: no action_on_connect, so the app plays a
+    menu on `connected` (POST /broadcast/{b} {voice_id, play}); it forwards the call on a digit
+    (POST /broadcast/{b} {voice_id, connect}), records with the voice_id in the broadcast's place
+    (POST /broadcast/{voice_id} {record}) and hangs up with DELETE /call/{v}. It always decrypts."""
+    run = await start_emulator(app_id=APP_ID, webhook_encryption="aes256")
+    api = run.api
+    app = SampleApp(APP_ID, always_decrypt=True)
+    call: dict[str, str] = {}
+    statuses: list[tuple[str, int]] = []
+
+    async def send(label: str, method: str, path: str, body: Any = None) -> None:
+        statuses.append((label, (await api.call(method, path, body))[0]))
+
+    async def react(event: Event) -> None:
+        v, b = event.get("voice_id"), call.get("b")
+        if event.get("state") == "connected":
+            menu = {"dtmf": True, "interrupt": False, "text": "Press 1", "voice": "Male"}
+            menu.update(language="en-US", prompt_ref="menu")
+            await send("menu", "POST", f"/voice/v1/broadcast/{b}", {"voice_id": v, "play": menu})
+        elif event.get("playstate") == "digitcollected":
+            body = {"voice_id": v, "connect": {"from": FROM, "to": BRIDGE_TO}}
+            await send("forward", "POST", f"/voice/v1/broadcast/{b}", body)
+        elif event.get("state") == "bridged":
+            record = {"record": {"start": True, "recording_name": "call-1"}}
+            await send("record", "POST", f"/voice/v1/broadcast/{v}", record)
+            await send("hangup", "DELETE", f"/voice/v1/call/{v}")
+
+    app.react = react
+    async with serving(app):
+        body = {
+            "applicationName": "LIB_APP",
+            "broadcastnumbersjson": json.dumps([{"phone": "919800000006"}]),
+            "from": FROM,
+            "event_url": f"{app.url}/events",
+            "callhandler_url": f"{app.url}/events",
+            "call_param": {"intervalBetweenRetries": 5000, "numberOfRetries": 3},
+            "owner_ref": "XYZ",
+        }
+        created = await _create(api, body)
+        call["b"] = created["app_instance"]
+        done = await _wait(api, app)
+    assert statuses == [("menu", 202), ("forward", 202), ("record", 202), ("hangup", 200)]
+    (voice_id,) = app.voice_ids()
+    assert app.names(voice_id) == [
+        "initiated",
+        "ringing",
+        "connected",
+        "play:initiated:menu",
+        "play:digitcollected:menu",
+        "bridging",
+        "bridged",
+        "bridge_disconnected",
+        "disconnected",
+    ]
+    assert done["state"] == "broadcastcomplete" and done["application_name"] == "LIB_APP"
+    assert not app.errors

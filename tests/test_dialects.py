@@ -66,6 +66,7 @@ CREATE_CASES: dict[str, Case] = {
         family="v2",
         drop=_NUMS,
     ),
+    "L12": Case({"to": f"{A},{B}"}, (A, B), drop=_NUMS),
     "W1": Case({"call_handler_url": "CALL"}, extra={"handler": "/call"}),
     "W2": Case({"callhandler_url": "CALL"}, family="2020", extra={"handler": "/call"}),
     "W3": Case({}, extra={"handler": "/event"}),
@@ -264,3 +265,12 @@ def test_bad_creates_name_the_field(label: str) -> None:
     body.update(fragment)
     with pytest.raises(BadRequest, match=re.escape(message)):
         normalise_create(body, CreateLimits())
+
+
+def test_completion_state_from_environment_and_scenario_layers() -> None:
+    from emulator.config import load_settings
+
+    env = load_settings(environ={"EMULATOR_COMPLETION_STATE": "broadcastcomplete"})
+    assert env.completion_state == "broadcastcomplete"
+    world = load_settings(environ={}, scenario={"completion_state": "broadcastcall_complete"})
+    assert world.completion_state == "broadcastcall_complete"

@@ -330,3 +330,20 @@ async def test_record_and_hold_are_accepted_and_journalled(
     entry = journal["requests"][-1]
     assert entry["path"] == leg.fill(path) and entry["status"] == 202 and entry["body"] == body
     assert leg.names()[-1] == "connected"  # nothing simulated changed
+
+
+async def test_stop_broadcast_ends_live_calls_then_completes(
+    start_emulator: StartEmulator, receiver: Receiver
+) -> None:
+    leg = await _answered_leg(start_emulator, receiver)
+    status, answer = await leg.run.api.call("DELETE", f"/voice/v1/broadcast/{leg.b}")
+    assert status == 200
+    assert answer["app_instance"] == leg.b and answer["application_name"] == "test campaign"
+    assert answer["timeStamp"] == "2026-01-01T09:00:03.000Z"
+    await leg.settle()
+    assert leg.names()[-1] == "disconnected"
+    assert leg.events()[-1]["disconnect_reason"] == "stopped"
+    done = receiver.completion()
+    assert done is not None and receiver.events[-1] is done and done["stopped"] is True
+    status, answer = await leg.run.api.call("PUT", leg.fill("/voice/v1/call/{v}/play"), dict(TTS))
+    assert status == 409

@@ -152,7 +152,7 @@ def normalise_bridge(body: Mapping[str, Any], cli_numbers: tuple[str, ...] = ())
     return from_number, to
 
 
-_COMMA_KEYS = frozenset({"broadcast_numbers_array", "broadcast_numbers"})
+_COMMA_KEYS = frozenset({"broadcast_numbers_array", "broadcast_numbers", "to"})
 
 
 def _number_items(value: Any, field: str) -> list[Any]:
@@ -192,6 +192,7 @@ def _recipients(body: Mapping[str, Any]) -> tuple[str, list[Recipient]]:
         "broadcast_numbers_json",
         "broadcastnumbersjson",
         "broadcast_numbers",
+        "to",  # the 2021 library's single-call helpers post `to` to the broadcast route
     )
     if key is None:
         raise BadRequest(
