@@ -242,6 +242,8 @@ async def test_2023_ivr_bridge_flow(start_emulator: StartEmulator) -> None:
         done = await _wait(api, app)
     assert created["state"] == "broadcastcall_initiated" and created["broadcast_id"]
     (voice_id,) = app.voice_ids()
+    # the dialer SDK registers the call under the create answer's ids
+    assert (created["voice_id"], created["from"], created["to"]) == (voice_id, FROM, NUMBER)
     assert app.names(voice_id) == [
         "initiated",
         "ringing",

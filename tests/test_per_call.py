@@ -347,3 +347,9 @@ async def test_stop_broadcast_ends_live_calls_then_completes(
     assert done is not None and receiver.events[-1] is done and done["stopped"] is True
     status, answer = await leg.run.api.call("PUT", leg.fill("/voice/v1/call/{v}/play"), dict(TTS))
     assert status == 409
+
+
+async def test_play_with_voice_id_in_body_needs_it(start_emulator: StartEmulator) -> None:
+    run = await start_emulator(clock=ClockMode.MANUAL)
+    status, answer = await run.api.call("PUT", "/voice/v1/broadcast/b-1/play", dict(TTS))
+    assert status == 400 and answer["error_description"] == "voice_id is required"

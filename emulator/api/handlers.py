@@ -43,8 +43,15 @@ class Handlers:
         command = normalise_create(body, self.em.limits)
         request[DIALECT] = command.family
         broadcast = self.em.service.create(command)
-        state = _INITIATED.get(command.family, "initiated")
-        return json_response(broadcast_body(broadcast, state, self._now()))
+        body = broadcast_body(broadcast, _INITIATED.get(command.family, "initiated"), self._now())
+        first = broadcast.targets[0]
+        # the voice_id, from and to of the first call, which the 2023 dialer SDK reads
+        body.update(
+            voice_id=self.em.service.voice_id(first, 1),
+            to=first.number,
+            **{"from": command.from_number},
+        )
+        return json_response(body)
 
     async def report(self, request: web.Request) -> web.Response:
         broadcast = self.em.store.broadcast(request.match_info["broadcast_id"])
@@ -63,12 +70,15 @@ class Handlers:
         if "connect" in body:
             return self._bridge(self._leg_from_body(body, request), body)
         if "record" in body:
-            return self._accepted(self._leg_from_body(body, request), "record", body["record"])
+            leg = self._leg_from_body(body, request, path_fallback=True)
+            return self._accepted(leg, "record", body["record"])
         raise BadRequest("expected one of play, connect or record in the body")
 
-    def _leg_from_body(self, body: dict[str, Any], request: web.Request) -> CallLeg:
+    def _leg_from_body(
+        self, body: dict[str, Any], request: web.Request, path_fallback: bool = False
+    ) -> CallLeg:
         voice_id = body.get("voice_id")
-        if voice_id is None:
+        if voice_id is None and path_fallback:
             # one client family puts the voice_id in the path of record requests
             voice_id = request.match_info.get("broadcast_id")
         if not isinstance(voice_id, str) or not voice_id:
