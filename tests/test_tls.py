@@ -204,3 +204,61 @@ async def test_webhook_verify_tls_refuses_an_untrusted_receiver(
     assert app.events == []
     assert {d["state"] for d in log} == {"dead"}
     assert "certificate" in log[0]["attempts"][0]["error"].lower()
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+async def test_node_2020_client_runs_unmodified_over_drop_in_https(certs: CertPaths) -> None:
+    """A Node client written like the 2020 samples, against `serve` with TLS and encryption:
+    it reaches its completion event, and its short character-count Content-Length gets JSON."""
+    assert NODE is not None
+    app_id, app_key = "5f1e99bf90ce3c3ccsc52e6462", "secret-key"
+    settings = Settings(
+        port=0,
+        app_id=app_id,
+        app_key=app_key,
+        tls_cert=str(certs.server_cert),
+        tls_key=str(certs.server_key),
+        webhook_encryption="aes256",
+        settle_ms=100,  # the samples answer a webhook first, then call the API
+    )
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve(settings, ready=ready.set_result))
+    port = (await asyncio.wait_for(ready, 10)).rsplit(":", 1)[1]
+    script = Path(__file__).parent / "node" / "broadcast_2020.js"
+    env = {**os.environ, "NODE_EXTRA_CA_CERTS": str(certs.ca_cert)}
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            NODE,
+            "--no-deprecation",
+            str(script),
+            port,
+            app_id,
+            app_key,
+            "919876543210",
+            "919999999999",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert proc.returncode == 0, err.decode()
+    summary = json.loads(out)
+    assert summary["short_content_length"] == {"status": 400, "state": "failed"}
+    assert summary["chain"] == ["connected", "menu", "hangup", "disconnected", "complete:1/0"]
+    assert summary["events"] == [
+        "initiated",
+        "initiated",
+        "ringing",
+        "connected",
+        "play:initiated:1",
+        "play:playfinished:1",
+        "play:initiated:2",
+        "play:menutimeout:2",
+        "disconnected",
+        "broadcastcomplete",
+    ]
+    assert [r["status"] for r in summary["responses"]] == [200, 202, 200]
