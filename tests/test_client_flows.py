@@ -372,6 +372,7 @@ async def test_v2_recipients_digit_bridge_flow(start_emulator: StartEmulator) ->
         "bridge_disconnected",
         "disconnected",
     ]
+    assert all(e["custom_data"] == {"crm": 7} for e in app.for_voice(voice_id))
     digit = next(e for e in app.events if e.get("playstate") == "digitcollected")
     assert digit["digit"] == "1" and digit["digits"] == "1" and "state" not in digit
     last = app.for_voice(voice_id)[-1]
