@@ -262,3 +262,28 @@ async def test_node_2020_client_runs_unmodified_over_drop_in_https(certs: CertPa
         "broadcastcomplete",
     ]
     assert [r["status"] for r in summary["responses"]] == [200, 202, 200]
+
+
+async def test_python_client_trusts_the_ca_with_ssl_cert_file(
+    tls_emulator: int, certs: CertPaths
+) -> None:
+    """docs/drop-in.md: `SSL_CERT_FILE=certs/ca.pem` for clients on Python's default context."""
+    import sys
+
+    code = (
+        "import json, urllib.request;"
+        f"print(json.load(urllib.request.urlopen('https://127.0.0.1:{tls_emulator}"
+        "/_emulator/health'))['status'])"
+    )
+    env = {**os.environ, "SSL_CERT_FILE": str(certs.ca_cert)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().strip() == "ok"
