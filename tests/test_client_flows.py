@@ -6,6 +6,7 @@ handler does, and asserts the event sequences and the keys the client branches o
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -25,14 +26,21 @@ async def _create(api: Api, body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _wait(api: Api, app: SampleApp) -> Event:
-    import asyncio
+    """The completion event, once it came; checks the rules every client family relies on."""
 
     async def poll() -> Event:
         while (done := app.completion()) is None:
             await asyncio.sleep(0.005)
         return done
 
-    return await asyncio.wait_for(poll(), 10)
+    done = await asyncio.wait_for(poll(), 10)
+    per_call = [e for e in app.events if "voice_id" in e]
+    assert per_call and all(e["broadcast_id"] == done["broadcast_id"] for e in per_call)
+    assert all("state" not in e for e in per_call if "playstate" in e)
+    assert app.events[-1] is done  # after every per-call event
+    for key in ("app_instance", "application_name", "resultset", "timestamp"):
+        assert key in done  # the vendor page's shape
+    return done
 
 
 def _menu_flow_names(prompt_one: str, prompt_two: str, end: str) -> list[str]:
@@ -176,7 +184,6 @@ async def test_2020_client_with_two_broadcasts_uses_latest_app_instance(
         call["appInstance"] = first["appInstance"]
         second = await _create(api, _voice_api_broadcast_body(app.url, ["919800000022"]))
         call["appInstance"] = second["appInstance"]
-        import asyncio
 
         async def both() -> None:
             while sum(1 for e in app.events if "resultSet" in e) < 2:
