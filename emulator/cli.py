@@ -68,16 +68,20 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
     if not settings.tls_cert:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        files = settings.tls_cert + (f", {settings.tls_key}" if settings.tls_key else "")
+        raise ValueError(f"cannot load --tls-cert/--tls-key ({files}): {exc}") from None
     return context
 
 
 async def serve(settings: Settings, ready: Callable[[str], None] | None = None) -> int:
     """Serve until SIGINT/SIGTERM; prints one line with the URL, credentials and clock mode."""
+    tls = _ssl_context(settings)  # before anything starts, so a bad file leaves nothing open
     app = create_app(settings)
     runner = EmulatorRunner(app, handle_signals=False)
     await runner.setup()
-    tls = _ssl_context(settings)
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
     await site.start()
     stop = asyncio.Event()

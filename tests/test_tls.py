@@ -287,3 +287,13 @@ async def test_python_client_trusts_the_ca_with_ssl_cert_file(
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, err.decode()
     assert out.decode().strip() == "ok"
+
+
+@pytest.mark.parametrize("which", ["missing", "no key"])
+def test_serve_names_a_bad_certificate_file(
+    which: str, certs: CertPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cert = "/nonexistent/server.pem" if which == "missing" else str(certs.ca_cert)
+    assert main(["serve", "--port", "0", "--tls-cert", cert]) == 2
+    err = capsys.readouterr().err
+    assert "cannot load --tls-cert/--tls-key" in err and cert in err
