@@ -45,10 +45,27 @@ TOP_KEYS = (
 OUTCOMES = tuple(o.value for o in Outcome)
 _TIMING_FIELDS = tuple(f.name for f in dataclasses.fields(Timings))
 _SETTING_NAMES = tuple(o.name for o in OPTIONS if o.name not in ("scenario", "host", "port"))
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
 _RULE_KEYS = (
     "match", "number", "prefix", "regex", "group", "attempts", "outcome", "mix", "ring_s",
     "digits", "press_after_s", "patience_s", "hangup_after_s", "bridge", "comment",
 )  # fmt: skip
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML with 1.2-style scalars: only true/false are booleans (`on:` stays a key), and a
+    number with a leading `+` or `0` stays text (`+919900000001`, `0044...` are phone numbers)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL_TAG, _INT_TAG)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Loader.add_implicit_resolver(_INT_TAG, re.compile(r"^-?(?:0|[1-9][0-9_]*)$"), list("-0123456789"))
 
 
 def read_tree(text: str, source: str) -> Any:
@@ -56,7 +73,7 @@ def read_tree(text: str, source: str) -> Any:
     try:
         if source.endswith(".json"):
             return json.loads(text)
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: safe
     except (yaml.YAMLError, ValueError) as exc:
         raise ScenarioError(source, [Issue("", f"not valid YAML/JSON: {exc}")]) from None
 

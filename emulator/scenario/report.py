@@ -25,6 +25,7 @@ def summary_text(result: ReplayResult) -> str:
     hooks = s["webhooks"]
     rows += [
         ("webhooks delivered/dead", f"{hooks['delivered']}/{hooks['dead']}"),
+        ("faults fired", str(s["faults_fired"])),
         ("client errors", str(s["client_errors"])),
         ("virtual duration", f"{s['virtual_s']:g} s ({s['virtual_start']} .. {s['virtual_end']})"),
         ("wall duration", f"{s['wall_s']:.2f} s"),
