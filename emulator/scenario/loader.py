@@ -74,6 +74,11 @@ def read_tree(text: str, source: str) -> Any:
         if source.endswith(".json"):
             return json.loads(text)
         return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: safe
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = exc.problem or exc.context or "syntax error"
+        raise ScenarioError(source, [Issue("", f"not valid YAML: {where}{problem}")]) from None
     except (yaml.YAMLError, ValueError) as exc:
         raise ScenarioError(source, [Issue("", f"not valid YAML/JSON: {exc}")]) from None
 
@@ -161,9 +166,11 @@ def _settings_layer(root: Node) -> dict[str, Any]:
     """Settings field values the scenario sets (the `scenario` layer of `load_settings`)."""
     layer: dict[str, Any] = {}
     generic = root.get("settings")
-    if generic is not None and generic.mapping(_SETTING_NAMES):
+    if generic is not None:
+        generic.mapping(_SETTING_NAMES)
         for key, child in generic.items():
-            _setting(layer, key, child)
+            if key in _SETTING_NAMES:
+                _setting(layer, key, child)
     for key in ("seed", "cli_numbers"):
         given = root.get(key)
         if given is not None:
