@@ -1,4 +1,4 @@
-"""Loading a scenario's world into a running emulator: `serve --scenario`, PUT /_emulator/scenario."""
+"""A scenario world in a running emulator: `serve --scenario` and PUT /_emulator/scenario."""
 
 from __future__ import annotations
 
