@@ -178,3 +178,28 @@ def test_numbers_can_come_from_a_csv_file(tmp_path: Path) -> None:
 
     numbers = resolve_numbers(scenario.broadcasts[0].numbers, {}, 0)
     assert numbers == ("+919700000081", "+919700000082")
+
+
+async def test_a_refused_create_request_fails_the_run_with_the_emulators_answer() -> None:
+    text = """
+version: 1
+cli_numbers: ["919999999998"]
+client:
+  broadcasts:
+    - numbers: ["+919700000091"]
+      from: "919999999999"
+"""
+    result = await _replay(text)
+    assert not result.passed and not result.facts.finished
+    assert "CLI number is not assigned" in result.facts.reason
+
+
+async def test_progress_bar_is_drawn_where_asked() -> None:
+    import io
+
+    out = io.StringIO()
+    text = "version: 1\nclient:\n  broadcasts:\n    - numbers: ['+919700000101']\n"
+    result = await _replay(text, progress=out)
+    assert result.passed
+    assert out.getvalue().endswith("1/1 numbers  2026-01-01T09:00:13.000Z\n")
+    assert out.getvalue().startswith("\r[")

@@ -18,7 +18,7 @@ from aiohttp import web
 from emulator.app import EMULATOR, EmulatorRunner, create_app
 from emulator.config import Settings, load_settings
 from emulator.runtime import Emulator
-from emulator.scenario.client import ScriptClient, create_body
+from emulator.scenario.client import ClientError, ScriptClient, create_body
 from emulator.scenario.expect import Check, RunFacts, check_expectations
 from emulator.scenario.model import Scenario
 from emulator.scenario.numbers import resolve_numbers
@@ -61,7 +61,8 @@ def replay_settings(scenario: Scenario, options: ReplayOptions) -> Settings:
         host="127.0.0.1",
         port=options.port,
         settle_ms=20.0 if options.app_url else 0.0,
-        delivery_log_size=1_000_000,
+        # an external app's events are read back from the delivery log: keep all of them
+        delivery_log_size=1_000_000 if options.app_url else Settings().delivery_log_size,
         shutdown_grace_s=0.0,
     )
     return load_settings(environ={}, scenario=scenario.settings, base=base)
@@ -120,8 +121,12 @@ async def _run(
             site = web.TCPSite(receiver, "127.0.0.1", 0)
             await site.start()
             base_url = f"http://127.0.0.1:{_port(site)}"
-        await _create_all(scenario, client, em, base_url, groups)
-        finished, reason = await _wait(em, client, len(scenario.broadcasts), options, wall0)
+        try:
+            await _create_all(scenario, client, em, base_url, groups)
+        except ClientError as exc:
+            finished, reason = False, str(exc)
+        else:
+            finished, reason = await _wait(em, client, len(scenario.broadcasts), options, wall0)
     finally:
         await client.close()
         if receiver is not None:
