@@ -101,12 +101,10 @@ def test_same_seed_gives_byte_identical_event_logs(tmp_path: Path) -> None:
 def test_another_seed_gives_another_draw(tmp_path: Path) -> None:
     scenario = ROOT / "scenarios" / "amd-heavy.yaml"
     logs = []
-    for seed in (3, 4):
-        text = scenario.read_text().replace("seed: 3", f"seed: {seed}")
-        path = tmp_path / f"amd-{seed}.yaml"
-        path.write_text(text)
+    for seed in ("3", "4"):
         out = tmp_path / f"amd-{seed}.jsonl"
-        main(["replay", str(path), "--events", str(out), "--quiet", "--set", "count=40"])
+        args = ["--events", str(out), "--quiet", "--set", "count=40", "--seed", seed]
+        main(["replay", str(scenario), *args])
         logs.append(out.read_bytes())
     assert logs[0] != logs[1]
 

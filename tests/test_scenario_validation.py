@@ -29,6 +29,7 @@ EXPECTED = {
         'client.broadcasts[0].dialect: unknown dialect "2021"',
         "client.reactions[0].do[0].dance: unknown key",
         "client.reactions[1].do: play needs arguments",
+        'client.reactions[2].on.playstate: unknown playstate "playfinshed"',
         "expect.results.sucess: unknown key",
     ],
     "unknown-group.yaml": [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 from typing import Any
 
@@ -38,6 +39,7 @@ def register(commands: Any) -> None:
     replay_parser.add_argument(
         "--scale", type=float, help="multiply every numeric scenario variable, e.g. 0.01"
     )
+    replay_parser.add_argument("--seed", type=int, help="replace the scenario's seed")
     replay_parser.add_argument(
         "--timeout", type=float, default=600.0, help="wall-clock limit in seconds (default 600)"
     )
@@ -70,6 +72,10 @@ def _run_replay(args: argparse.Namespace) -> int:
     try:
         assignments = dict(parse_assignment(text) for text in args.assignments)
         scenario = load_scenario(args.file, assignments, args.scale)
+        if args.seed is not None:
+            scenario = dataclasses.replace(
+                scenario, settings={**scenario.settings, "seed": args.seed}
+            )
     except (ScenarioError, ValueError) as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -37,6 +37,7 @@ _MATCH_KEYS = (
     "event", "state", "playstate", "prompt_ref", "digit", "every", "number", "broadcast", "attempt",
 )  # fmt: skip
 _ACTIONS = ("play", "connect", "hangup", "stop", "wait")
+PLAYSTATES = ("initiated", "playfinished", "failederror", "menutimeout", "digitcollected")
 _EXPECT_KEYS = (
     "completed", "completion", "broadcasts", "results", "numbers", "events", "event_matches",
     "sequences", "no_lost_webhooks", "max_virtual_s",
@@ -154,6 +155,8 @@ def parse_event_match(node: Node) -> EventMatch:
             values[key] = normalise_number(child.value)
             if values[key] is None:
                 child.error(f"{child.value!r} is not a phone number")
+        elif key == "playstate":
+            values[key] = child.choice(PLAYSTATES, "playstate")
         else:
             values[key] = child.text()
     return EventMatch(**values)
