@@ -307,9 +307,9 @@ def build_document(routes: Iterable[tuple[str, str]]) -> dict[str, Any]:
         item = paths.setdefault(path, {})
         if _path_params(path):
             item["parameters"] = _path_params(path)
-        secured: dict[str, Any] = (
-            {"security": [{"controlToken": []}]} if path.startswith("/_emulator") else {}
-        )
+        secured: dict[str, Any] = {}
+        if path.startswith("/_emulator"):  # health stays open: container health checks need it
+            secured["security"] = [] if path.endswith("/health") else [{"controlToken": []}]
         item[method.lower()] = {
             **operation,
             "operationId": operation["operationId"] + suffix,
