@@ -25,5 +25,7 @@ def test_pytest_md_examples_pass(pytester: pytest.Pytester) -> None:
         (pytester.path / name).write_text(body)
     tests = sum(len(re.findall(r"^(?:async )?def test_", b, re.M)) for b in files.values())
     assert tests >= 7
-    result = pytester.runpytest("-p", "no:cacheprovider", "--strict-markers")
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "-p", "no:faker", "-p", "no:hypothesispytest", "--strict-markers"
+    )
     result.assert_outcomes(passed=tests)

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 PROJECT = Path(__file__).parent / "plugin_project"
+# Plugins the inner runs do not need (they only slow each run down).
+QUIET = ("-p", "no:cacheprovider", "-p", "no:faker", "-p", "no:hypothesispytest")
 AUTO_INI = "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
 
 
@@ -18,7 +20,7 @@ def _copy_project(pytester: pytest.Pytester) -> None:
 
 def test_the_plugin_project_passes(pytester: pytest.Pytester) -> None:
     _copy_project(pytester)
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest(*QUIET)
     result.assert_outcomes(passed=6)
 
 
@@ -35,7 +37,7 @@ def test_a_failing_reaction_handler_fails_the_test_at_teardown(pytester: pytest.
             await broadcast_emulator.run_until_idle()
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest(*QUIET)
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*SinkError: a webhook handler failed*no such voice_id*"])
 
@@ -55,7 +57,7 @@ def test_wait_for_raises_when_the_handler_fails(pytester: pytest.Pytester) -> No
             webhook_sink._state.errors.clear()  # handled here, so teardown stays quiet
         """
     )
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    pytester.runpytest(*QUIET).assert_outcomes(passed=1)
 
 
 def test_strict_mode_works_with_the_asyncio_mark(pytester: pytest.Pytester) -> None:
@@ -71,7 +73,7 @@ def test_strict_mode_works_with_the_asyncio_mark(pytester: pytest.Pytester) -> N
             assert done["resultset"]["successfull_calls"] == 1
         """
     )
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    pytester.runpytest(*QUIET).assert_outcomes(passed=1)
 
 
 def test_marker_is_registered_and_settings_are_overridable(pytester: pytest.Pytester) -> None:
@@ -109,7 +111,7 @@ def test_marker_is_registered_and_settings_are_overridable(pytester: pytest.Pyte
             assert other.url != broadcast_emulator.url and other.app_id == "second"
         """
     )
-    pytester.runpytest("-p", "no:cacheprovider", "--strict-markers").assert_outcomes(passed=3)
+    pytester.runpytest(*QUIET, "--strict-markers").assert_outcomes(passed=3)
 
 
 def test_scenario_marker_loads_the_file_next_to_the_test(pytester: pytest.Pytester) -> None:
@@ -141,7 +143,7 @@ def test_scenario_marker_loads_the_file_next_to_the_test(pytester: pytest.Pytest
             assert broadcast_emulator.emulator.settings.scenario is None
         """
     )
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    pytester.runpytest(*QUIET).assert_outcomes(passed=1)
 
 
 def test_wait_for_times_out_naming_what_it_saw(pytester: pytest.Pytester) -> None:
@@ -157,4 +159,4 @@ def test_wait_for_times_out_naming_what_it_saw(pytester: pytest.Pytester) -> Non
                 await webhook_sink.wait_for(state="connected", timeout=0.2)
         """
     )
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    pytester.runpytest(*QUIET).assert_outcomes(passed=1)
