@@ -160,3 +160,14 @@ def test_wait_for_times_out_naming_what_it_saw(pytester: pytest.Pytester) -> Non
         """
     )
     pytester.runpytest(*QUIET).assert_outcomes(passed=1)
+
+
+def test_public_surface_of_the_kit() -> None:
+    import emulator.testing
+    import emulator.testing.plugin
+
+    assert sorted(emulator.testing.__all__) == [
+        "ApiError", "EmulatorServer", "Received", "SinkError", "WebhookSink", "event_name",
+    ]  # fmt: skip
+    fixtures = {"broadcast_emulator", "broadcast_emulator_factory", "broadcast_emulator_settings"}
+    assert fixtures | {"webhook_sink", "pytest_configure"} == set(emulator.testing.plugin.__all__)
