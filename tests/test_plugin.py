@@ -21,7 +21,7 @@ def _copy_project(pytester: pytest.Pytester) -> None:
 def test_the_plugin_project_passes(pytester: pytest.Pytester) -> None:
     _copy_project(pytester)
     result = pytester.runpytest(*QUIET)
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=7)
 
 
 def test_a_failing_reaction_handler_fails_the_test_at_teardown(pytester: pytest.Pytester) -> None:

@@ -62,3 +62,11 @@ async def test_encrypted_webhooks_are_decrypted(broadcast_emulator, webhook_sink
     event = await webhook_sink.wait_for(state="connected")
     assert event["to"] == PERSON
     assert webhook_sink.received[0].encrypted
+
+
+@pytest.mark.broadcast_emulator(webhook_encryption="aes128", webhook_format="hex")
+async def test_hex_encrypted_webhooks_are_decrypted(broadcast_emulator, webhook_sink):
+    await broadcast_emulator.create_broadcast([BUSY], event_url=webhook_sink.url)
+    done = await webhook_sink.wait_for_completion()
+    assert done["resultset"]["failed_calls"] == 1
+    assert webhook_sink.received[0].headers["x-format"] == "hex"
