@@ -171,3 +171,23 @@ def test_public_surface_of_the_kit() -> None:
     ]  # fmt: skip
     fixtures = {"broadcast_emulator", "broadcast_emulator_factory", "broadcast_emulator_settings"}
     assert fixtures | {"webhook_sink", "pytest_configure"} == set(emulator.testing.plugin.__all__)
+
+
+def test_a_misspelt_setting_is_named(pytester: pytest.Pytester) -> None:
+    pytester.makeini(AUTO_INI)
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.broadcast_emulator(colck="manual")
+        async def test_typo(broadcast_emulator):
+            pass
+
+        @pytest.mark.broadcast_emulator(clock="sometimes")
+        async def test_bad_value(broadcast_emulator):
+            pass
+        """
+    )
+    result = pytester.runpytest(*QUIET)
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*unknown setting 'colck'; known: *clock*", "*clock='sometimes'*"])

@@ -7,6 +7,7 @@ each test). This module never loads one itself. See docs/pytest.md.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -52,11 +53,21 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+_FIELDS = frozenset(f.name for f in dataclasses.fields(Settings))
+
+
 def _setting(name: str, value: Any) -> tuple[str, Any]:
     """A marker keyword as a Settings field: strings are parsed like their CLI flag."""
+    field = "start_ms" if name == "start" else name
+    if field not in _FIELDS:
+        known = ", ".join(sorted(_PARSERS))
+        raise pytest.UsageError(f"broadcast_emulator: unknown setting {name!r}; known: {known}")
     if isinstance(value, str) and name in _PARSERS:
-        value = _PARSERS[name](value)
-    return ("start_ms" if name == "start" else name), value
+        try:
+            value = _PARSERS[name](value)
+        except ValueError as exc:
+            raise pytest.UsageError(f"broadcast_emulator: {name}={value!r}: {exc}") from None
+    return field, value
 
 
 def apply_marks(request: pytest.FixtureRequest, base: Settings) -> tuple[Settings, Path | None]:
