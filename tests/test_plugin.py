@@ -167,9 +167,11 @@ def test_public_surface_of_the_kit() -> None:
     import emulator.testing.plugin
 
     assert sorted(emulator.testing.__all__) == [
-        "ApiError", "EmulatorServer", "Received", "SinkError", "WebhookSink", "event_name",
+        "ApiError", "EmulatorServer", "Received", "SinkError", "ThreadedEmulator", "WebhookSink",
+        "event_name",
     ]  # fmt: skip
     fixtures = {"broadcast_emulator", "broadcast_emulator_factory", "broadcast_emulator_settings"}
+    fixtures.add("broadcast_emulator_sync")
     assert fixtures | {"webhook_sink", "pytest_configure"} == set(emulator.testing.plugin.__all__)
 
 
@@ -191,3 +193,19 @@ def test_a_misspelt_setting_is_named(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest(*QUIET)
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*unknown setting 'colck'; known: *clock*", "*clock='sometimes'*"])
+
+
+def test_sync_fixture_reports_a_blocking_call_from_a_handler(pytester: pytest.Pytester) -> None:
+    pytester.makeini(AUTO_INI)
+    pytester.makepyfile(
+        """
+        def test_deadlock_is_refused(broadcast_emulator_sync):
+            em = broadcast_emulator_sync
+            em.sink.on(state="connected")(lambda event: em.reset())
+            em.create_broadcast(["919876540000"], event_url=em.sink_url)
+            em.run_until_idle()
+        """
+    )
+    result = pytester.runpytest(*QUIET)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*blocking emulator call from the emulator's own thread*"])

@@ -4,5 +4,14 @@ from __future__ import annotations
 
 from emulator.testing.server import ApiError, EmulatorServer
 from emulator.testing.sink import Received, SinkError, WebhookSink, event_name
+from emulator.testing.threaded import ThreadedEmulator
 
-__all__ = ["ApiError", "EmulatorServer", "Received", "SinkError", "WebhookSink", "event_name"]
+__all__ = [
+    "ApiError",
+    "EmulatorServer",
+    "Received",
+    "SinkError",
+    "ThreadedEmulator",
+    "WebhookSink",
+    "event_name",
+]

@@ -8,7 +8,7 @@ each test). This module never loads one itself. See docs/pytest.md.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -17,6 +17,7 @@ import pytest
 from emulator.config import OPTIONS, Settings
 from emulator.testing.server import EmulatorServer
 from emulator.testing.sink import WebhookSink
+from emulator.testing.threaded import ThreadedEmulator
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _FIXTURE: Any = pytest.fixture
@@ -36,6 +37,7 @@ __all__ = [
     "broadcast_emulator",
     "broadcast_emulator_factory",
     "broadcast_emulator_settings",
+    "broadcast_emulator_sync",
     "pytest_configure",
     "webhook_sink",
 ]
@@ -129,3 +131,15 @@ async def webhook_sink(
     yield sink
     await sink.close()
     sink.check()
+
+
+@pytest.fixture
+def broadcast_emulator_sync(
+    request: pytest.FixtureRequest, broadcast_emulator_settings: Settings
+) -> Iterator[ThreadedEmulator]:
+    """For synchronous tests: an emulator and a webhook sink in a background thread."""
+    settings, scenario = apply_marks(request, broadcast_emulator_settings)
+    with ThreadedEmulator(settings) as threaded:
+        if scenario is not None:
+            threaded.run(threaded.server.load_scenario(scenario))
+        yield threaded
