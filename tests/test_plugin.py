@@ -39,7 +39,7 @@ def test_a_failing_reaction_handler_fails_the_test_at_teardown(pytester: pytest.
     )
     result = pytester.runpytest(*QUIET)
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*SinkError: a webhook handler failed*no such voice_id*"])
+    result.stdout.fnmatch_lines(["*SinkError: webhook sink error*no such voice_id*"])
 
 
 def test_wait_for_raises_when_the_handler_fails(pytester: pytest.Pytester) -> None:

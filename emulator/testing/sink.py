@@ -125,11 +125,11 @@ class WebhookSink:
         await self.close()
 
     def check(self) -> None:
-        """Raise the first error a reaction handler raised (with the others noted)."""
+        """Raise the first error a handler raised or an unreadable delivery caused."""
         errors = self._state.errors
         if errors:
             more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-            raise SinkError(f"a webhook handler failed{more}: {errors[0]!r}") from errors[0]
+            raise SinkError(f"webhook sink error{more}: {errors[0]!r}") from errors[0]
 
     # -- scripting -------------------------------------------------------------------------
     def fail(
