@@ -14,9 +14,11 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator import tls
+from emulator import tls as cert_command
 from emulator.app import EmulatorRunner, create_app
 from emulator.config import OPTIONS, Settings, load_settings
+from emulator.scenario import commands as scenario_commands
+from emulator.scenario import load_scenario
 
 __all__ = ["build_parser", "main", "serve"]
 
@@ -44,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser = commands.add_parser("serve", help="serve the emulated API")
     _add_serve_options(serve_parser)
     serve_parser.set_defaults(run=_run_serve)
-    tls.register(commands)
+    cert_command.register(commands)
+    scenario_commands.register(commands)
     return parser
 
 
@@ -53,7 +56,11 @@ def _cli_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    return load_settings(cli=_cli_values(args))
+    settings = load_settings(cli=_cli_values(args))
+    if settings.scenario:  # defaults < scenario < environment < CLI
+        layer = load_scenario(settings.scenario).settings
+        settings = load_settings(cli=_cli_values(args), scenario=layer)
+    return settings
 
 
 def _run_serve(args: argparse.Namespace) -> int:
