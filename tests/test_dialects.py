@@ -267,10 +267,16 @@ def test_bad_creates_name_the_field(label: str) -> None:
         normalise_create(body, CreateLimits())
 
 
-def test_completion_state_from_environment_and_scenario_layers() -> None:
+def test_completion_state_from_environment_and_scenario_layers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from emulator.cli import build_parser, settings_from_args
     from emulator.config import load_settings
 
     env = load_settings(environ={"EMULATOR_COMPLETION_STATE": "broadcastcomplete"})
     assert env.completion_state == "broadcastcomplete"
-    world = load_settings(environ={}, scenario={"completion_state": "broadcastcall_complete"})
-    assert world.completion_state == "broadcastcall_complete"
+    monkeypatch.delenv("EMULATOR_COMPLETION_STATE", raising=False)
+    scenario = tmp_path / "world.yaml"
+    scenario.write_text("version: 1\nsettings:\n  completion_state: broadcastcall_complete\n")
+    args = build_parser().parse_args(["serve", "--scenario", str(scenario)])
+    assert settings_from_args(args).completion_state == "broadcastcall_complete"
