@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.domain.behaviour import Timings
+from emulator.fault_specs import validate_api_spec, validate_webhook_spec
 from emulator.sim.clock import ClockMode, parse_iso
 
 __all__ = ["DEMO_APP_ID", "DEMO_APP_KEY", "OPTIONS", "Option", "Settings", "load_settings"]
@@ -54,6 +55,8 @@ class Settings:
     delivery_log_size: int = 50_000
     state_file: str | None = None
     shutdown_grace_s: float = 5.0
+    api_fault: str | None = None
+    webhook_fault: str | None = None
     log_level: str = "info"
     timings: Timings = field(default_factory=Timings)
 
@@ -134,6 +137,17 @@ OPTIONS: tuple[Option, ...] = (
         "shutdown_grace_s", float, "real seconds to let deliveries finish on shutdown (default 5)"
     ),
     Option("log_level", str, "debug | info | warning | error (default info)"),
+    Option(
+        "api_fault",
+        validate_api_spec,
+        "API faults, e.g. 'POST /broadcast=503x2; GET /broadcast/{id}=429:5' or JSON "
+        "(docs/reliability.md)",
+    ),
+    Option(
+        "webhook_fault",
+        validate_webhook_spec,
+        "webhook faults, e.g. '/call=500x3; *=refuse@0+60' or JSON (docs/reliability.md)",
+    ),
 )
 _BY_NAME = {option.name: option for option in OPTIONS}
 

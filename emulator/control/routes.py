@@ -8,6 +8,7 @@ from aiohttp import web
 
 from emulator.api.middleware import read_json
 from emulator.api.responses import json_response
+from emulator.control.reliability import reliability_routes
 from emulator.errors import BadRequest, Conflict
 from emulator.runtime import Emulator
 from emulator.sim.driver import IdleLimitError
@@ -117,4 +118,5 @@ def control_routes(emulator: Emulator) -> list[web.RouteDef]:
         web.get(p + "/requests", h.requests),
         web.get(p + "/webhooks", h.webhooks),
         web.get(p + "/broadcasts", h.broadcasts),
+        *reliability_routes(emulator),
     ]
