@@ -67,6 +67,9 @@ class EventEmitter:
         broadcast.completion_sent = True
         state = self.completion_override or completion_state(broadcast.command.completion_state)
         payload = self._broadcast_base(broadcast, state)
+        # the broadcast ended at ended_ms; a slow or failing receiver may delay the event's
+        # delivery, never its timestamp
+        payload["timestamp"] = self.clock.iso(broadcast.ended_ms)
         counts = {
             "successfull_calls": broadcast.successful,
             "failed_calls": broadcast.failed,
