@@ -73,7 +73,9 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
 async def serve(settings: Settings, ready: Callable[[str], None] | None = None) -> int:
     """Serve until SIGINT/SIGTERM; prints one line with the URL, credentials and clock mode."""
     app = create_app(settings)
-    runner = EmulatorRunner(app, handle_signals=False)
+    runner = EmulatorRunner(
+        app, handle_signals=False, shutdown_timeout=max(0.1, settings.shutdown_grace_s)
+    )
     await runner.setup()
     tls = _ssl_context(settings)
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)

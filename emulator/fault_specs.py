@@ -19,6 +19,7 @@ JSON form: an object or a list of objects with the keys of `api_fault_from_json`
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ from typing import Any
 from emulator.faults import ApiFault, FaultBook, WebhookFault
 
 __all__ = [
+    "FaultSpecError",
     "api_fault_from_json",
     "parse_api_faults",
     "parse_webhook_faults",
@@ -254,12 +256,22 @@ def parse_webhook_faults(text: str, now_ms: int) -> list[WebhookFault]:
     return [webhook_fault_from_json(spec, now_ms) for spec in _specs(text, _webhook_compact)]
 
 
+class FaultSpecError(argparse.ArgumentTypeError, ValueError):
+    """A bad fault spec in a flag or environment variable (argparse shows the message)."""
+
+
 def validate_api_spec(text: str) -> str:
     """For the serve flag: check the spec now, keep the text (faults are built at start)."""
-    parse_api_faults(text, 0)
+    try:
+        parse_api_faults(text, 0)
+    except ValueError as exc:
+        raise FaultSpecError(str(exc)) from None
     return text
 
 
 def validate_webhook_spec(text: str) -> str:
-    parse_webhook_faults(text, 0)
+    try:
+        parse_webhook_faults(text, 0)
+    except ValueError as exc:
+        raise FaultSpecError(str(exc)) from None
     return text
