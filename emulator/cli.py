@@ -16,6 +16,8 @@ from aiohttp import web
 
 from emulator.app import EmulatorRunner, create_app
 from emulator.config import OPTIONS, Settings, load_settings
+from emulator.scenario import commands as scenario_commands
+from emulator.scenario import load_scenario
 
 __all__ = ["build_parser", "main", "serve"]
 
@@ -43,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser = commands.add_parser("serve", help="serve the emulated API")
     _add_serve_options(serve_parser)
     serve_parser.set_defaults(run=_run_serve)
+    scenario_commands.register(commands)
     return parser
 
 
@@ -51,7 +54,11 @@ def _cli_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    return load_settings(cli=_cli_values(args))
+    settings = load_settings(cli=_cli_values(args))
+    if settings.scenario:  # defaults < scenario < environment < CLI
+        layer = load_scenario(settings.scenario).settings
+        settings = load_settings(cli=_cli_values(args), scenario=layer)
+    return settings
 
 
 def _run_serve(args: argparse.Namespace) -> int:

@@ -147,7 +147,16 @@ class FaultBook:
             self.api.append(fault)
         return fault.id
 
+    def _assign_ids(self) -> None:
+        """Faults appended to the lists directly (scenario loaders) get an id on first sight."""
+        faults: list[ApiFault | WebhookFault] = [*self.api, *self.webhook]
+        for fault in faults:
+            if fault.id == 0:
+                self._next_id += 1
+                fault.id = self._next_id
+
     def remove(self, fault_id: int) -> bool:
+        self._assign_ids()
         before = len(self.webhook) + len(self.api)
         self.webhook = [f for f in self.webhook if f.id != fault_id]
         self.api = [f for f in self.api if f.id != fault_id]
@@ -156,6 +165,7 @@ class FaultBook:
     def _lucky(self, fault: WebhookFault | ApiFault) -> bool:
         if fault.probability >= 1.0:
             return True
+        self._assign_ids()
         key = id(fault)
         rng = self._rngs.get(key)
         if rng is None:
@@ -209,6 +219,7 @@ class FaultBook:
         return None
 
     def as_json(self, iso: Any = None) -> dict[str, Any]:
+        self._assign_ids()
         fired = [dict(e, at=iso(e["at_ms"])) if iso else dict(e) for e in self.fired]
         return {
             "api": [f.as_json() for f in self.api],

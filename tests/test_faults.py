@@ -205,3 +205,11 @@ async def test_webhook_faults_from_the_control_plane_are_retried_through(
     assert [a.status for a in initiated.attempts] == [500, 500, 200]
     assert [a.error for a in initiated.attempts] == ["injected", "injected", None]
     assert all(d.state == "delivered" for d in log)
+
+
+def test_faults_appended_directly_get_ids() -> None:
+    book = FaultBook()
+    book.api.append(*parse_api_faults("*=500", 0))
+    book.add(*parse_webhook_faults("*=500", 0))
+    assert [f["id"] for f in (*book.as_json()["api"], *book.as_json()["webhook"])] == [2, 1]
+    assert book.remove(2) and book.api == []

@@ -76,7 +76,9 @@ class Behaviour(Protocol):
 
     def plan(self, broadcast_id: str, index: int, number: str, attempt: int) -> AttemptPlan: ...
 
-    def bridge(self, number: str) -> BridgePlan: ...
+    def bridge(self, number: str, key: str = "") -> BridgePlan:
+        """What bridge target `number` does; `key` (the bridge id) seeds any random draw."""
+        ...
 
     def prompt_seconds(self, prompt_name: str) -> int | None: ...
 
@@ -105,7 +107,7 @@ class MagicNumbers:
         digits: tuple[str | None, ...] = ("1",) if tail == "0006" else ()
         return AttemptPlan(outcome, t.ring_s, digits, t.press_after_s, t.patience_s)
 
-    def bridge(self, number: str) -> BridgePlan:
+    def bridge(self, number: str, key: str = "") -> BridgePlan:
         t = self.timings
         reason = _BRIDGE_FAILS.get(number[-4:], "")
         return BridgePlan(not reason, t.bridge_ring_s, t.bridge_talk_s, reason)

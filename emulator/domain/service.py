@@ -334,7 +334,7 @@ class BroadcastService:
         bridge = Bridge(self.ids.make("bridge", leg.voice_id, leg.bridges), from_number, to)
         leg.bridge = bridge
         self.events.bridge_state(leg, bridge, "bridging")
-        plan = self.behaviour.bridge(to)
+        plan = self.behaviour.bridge(to, bridge.bridge_id)
         if plan.answers:
             bridge.timer = self.clock.call_later(
                 plan.ring_s * 1000, self._bridged, leg, bridge, plan.talk_s
