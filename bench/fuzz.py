@@ -1,11 +1,16 @@
 """Fuzz the emulated API with thousands of generated requests; every answer must be JSON below 500.
 
 Starts `broadcast-emulator serve` as a child process (manual clock, webhooks only to 127.0.0.1),
-makes a few broadcasts so generated requests also reach live calls, then sends hypothesis-generated
-requests over every route shape (the strategies of tests/request_strategies.py), moving the clock
-now and then. Deterministic: each round uses a fixed hypothesis seed.
+makes a few broadcasts so generated requests also reach live calls, then:
 
-    python bench/fuzz.py                  # 2,000 requests at least
+1. sends hypothesis-generated requests over every route shape (the strategies of
+   tests/request_strategies.py), moving the clock now and then; each round has a fixed seed;
+2. if schemathesis is installed (`pip install schemathesis`), runs `st run` against the
+   emulator's own `/_emulator/openapi.json` (checks not_a_server_error and
+   content_type_conformance; fixed seed; fault injection routes left out, since faults answer 5xx
+   on purpose).
+
+    python bench/fuzz.py                  # 2,000 hypothesis requests at least, then schemathesis
     python bench/fuzz.py -n 5000 --record # and append the figures to bench/RESULTS.md
 """
 
@@ -16,7 +21,10 @@ import asyncio
 import base64
 import collections
 import json
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -89,6 +97,33 @@ class Fuzzer:
                 self.failures.append({"method": method, "path": path, "status": r.status})
             return r.status, answer
 
+    def schemathesis(self, per_operation: int) -> dict[str, Any] | None:
+        """Run schemathesis against the served OpenAPI document; None if it is not installed."""
+        st = shutil.which("st", path=str(Path(sys.executable).parent)) or shutil.which("st")
+        if st is None:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            report = Path(tmp) / "st.json"
+            command = [
+                st, "run", self.base + "/_emulator/openapi.json",
+                "-a", "emulator-app-id:emulator-app-key",
+                "-c", "not_a_server_error,content_type_conformance",
+                "--exclude-path", "/_emulator/faults",
+                "-n", str(per_operation), "--seed", "1", "--generation-database", "none",
+                "--no-color", "--report", "json", "--report-json-path", str(report),
+            ]  # fmt: skip
+            subprocess.run(command, cwd=tmp, capture_output=True, check=False)
+            data = json.loads(report.read_text())
+        return {
+            "version": data["schemathesis_version"],
+            "operations": data["operations"]["tested"],
+            "test_cases": data["test_cases"]["generated"],
+            "with_failures": data["test_cases"]["with_failures"],
+            "errored": data["test_cases"]["errored"],
+            "failures": data["failures"][:5],
+            "exit_code": data["exit_code"],
+        }
+
     async def close(self) -> int:
         async with self.session.get(self.base + "/_emulator/health") as resp:
             healthy = resp.status == 200 and (await resp.json())["status"] == "ok"
@@ -98,7 +133,7 @@ class Fuzzer:
         return 0 if healthy and code == 0 else 1
 
 
-def run(target: int) -> dict[str, Any]:
+def run(target: int, per_operation: int) -> dict[str, Any]:
     loop = asyncio.new_event_loop()
     fuzz = Fuzzer()
     loop.run_until_complete(fuzz.start())
@@ -122,8 +157,11 @@ def run(target: int) -> dict[str, Any]:
 
             one()
             loop.run_until_complete(fuzz.tick())
-    finally:
         wall = time.monotonic() - started
+        st_started = time.monotonic()
+        schemathesis = fuzz.schemathesis(per_operation) if per_operation else None
+        st_wall = time.monotonic() - st_started
+    finally:
         exit_code = loop.run_until_complete(fuzz.close())
         loop.close()
     return {
@@ -135,6 +173,7 @@ def run(target: int) -> dict[str, Any]:
         "five_xx_or_not_json": len(fuzz.failures),
         "failures": fuzz.failures[:20],
         "healthy_after_and_exit_0": exit_code == 0,
+        "schemathesis": schemathesis and {**schemathesis, "wall_s": round(st_wall, 2)},
     }
 
 
@@ -149,6 +188,15 @@ def record(result: dict[str, Any], command: str) -> None:
         f"- 5xx or non-JSON answers: {result['five_xx_or_not_json']}",
         f"- emulator healthy afterwards and exited 0: {result['healthy_after_and_exit_0']}\n",
     ]
+    st = result["schemathesis"]
+    if st:
+        lines[-1] = lines[-1].rstrip("\n")
+        lines.append(
+            f"- schemathesis {st['version']} against /_emulator/openapi.json (checks "
+            f"not_a_server_error, content_type_conformance; seed 1): {st['operations']} "
+            f"operations, {st['test_cases']} test cases, {st['with_failures']} with failures, "
+            f"{st['errored']} errored, exit code {st['exit_code']}, wall {st['wall_s']} s\n"
+        )
     with (ROOT / "bench" / "RESULTS.md").open("a", encoding="utf-8") as out:
         out.write("\n".join(lines))
 
@@ -156,18 +204,18 @@ def record(result: dict[str, Any], command: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--requests", type=int, default=2000)
+    parser.add_argument(
+        "--st-examples", type=int, default=20, help="schemathesis examples per operation (0: skip)"
+    )
     parser.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
     args = parser.parse_args()
-    result = run(args.requests)
+    result = run(args.requests, args.st_examples)
     print(json.dumps(result, indent=2))
     if args.record:
-        record(
-            result,
-            "python bench/fuzz.py"
-            + (f" -n {args.requests}" if args.requests != 2000 else "")
-            + " --record",
-        )
+        record(result, "python " + " ".join(["bench/fuzz.py", *sys.argv[1:]]))
+    st = result["schemathesis"]
     ok = result["five_xx_or_not_json"] == 0 and result["healthy_after_and_exit_0"]
+    ok = ok and (st is None or (st["with_failures"] == 0 and st["errored"] == 0))
     return 0 if ok else 1
 
 

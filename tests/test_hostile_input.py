@@ -42,6 +42,9 @@ CORPUS: list[tuple[str, str, str, bytes | None, dict[str, str]]] = [
     ("NaN retry", "POST", CREATE, _with(call_param={"number_of_retries": float("nan")}), {}),
     ("invalid utf-8", "POST", CREATE, b'{"application_name": "\xff\xfe"}', {}),
     ("lone surrogate escape", "POST", CREATE, _with(broadcast_numbers_array=["\ud800"]), {}),
+    ("lone surrogate in a name", "POST", CREATE, _with(application_name="x\ud800y"), {}),
+    ("lone surrogate in a key", "POST", CREATE, b'{"\\udfff": 1}', {}),
+    ("lone surrogate to a scenario", "PUT", "/_emulator/scenario", b'{"\\ud800": 1}', {}),
     ("empty numbers", "POST", CREATE, _with(broadcast_numbers_array=[]), {}),
     ("numbers not a list", "POST", CREATE, _with(broadcast_numbers_array={"a": 1}), {}),
     ("nested numbers", "POST", CREATE, _with(broadcast_numbers_array=[["919800000010"]]), {}),
@@ -139,6 +142,16 @@ async def test_the_hostile_corpus_gets_json_4xx(calm: Any) -> None:
                 failures.append((name, resp.status, text[:200]))
     assert failures == []
     await _still_intact(calm)
+
+
+async def test_escaped_surrogate_pairs_are_fine(calm: Any) -> None:
+    body = json.dumps({**_valid(), "application_name": "launch \U0001f680"}).encode()
+    assert b"\\ud83d\\ude80" in body  # json.dumps escapes it as a surrogate pair
+    async with calm.api.session.post(
+        calm.api.base + CREATE, data=body, headers={**calm.api.auth}
+    ) as resp:
+        assert resp.status == 200
+        assert (await resp.json())["application_name"] == "launch \U0001f680"
 
 
 async def test_odd_authorization_headers_get_json_401(calm: Any) -> None:

@@ -7,6 +7,7 @@ import binascii
 import hmac
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -133,8 +134,22 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise BadRequest("body must be a JSON object")
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth_exceeds(body, MAX_DEPTH):
         raise BadRequest(f"body is nested too deeply (at most {MAX_DEPTH} levels)")
+    if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(body):
+        raise BadRequest("body holds an unpaired UTF-16 surrogate (\\ud800-\\udfff)")
     request[BODY] = body
     return body
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(body: Any) -> bool:
+    """Text no UTF-8 can carry (it could be neither echoed nor sent on in a webhook)."""
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _depth_exceeds(value: Any, limit: int) -> bool:

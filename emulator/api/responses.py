@@ -29,8 +29,12 @@ def dumps(data: Any) -> str:
 def json_response(
     data: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
+    try:
+        body = dumps(data).encode("utf-8")
+    except UnicodeEncodeError:  # unpaired surrogates (sent as \ud800 escapes): escape them back
+        body = json.dumps(data, separators=(",", ":")).encode("ascii")
     return web.Response(
-        text=dumps(data), status=status, content_type="application/json", headers=headers
+        body=body, status=status, content_type="application/json", charset="utf-8", headers=headers
     )
 
 
