@@ -94,12 +94,12 @@ async def test_failure_on_a_reused_connection_is_retried_fresh_and_uncounted() -
 
 
 async def test_connections_are_reused_but_not_after_the_idle_limit() -> None:
-    async with faulty_receiver() as rx, dispatcher(workers=1, keepalive_s=0.2) as d:
+    async with faulty_receiver() as rx, dispatcher(workers=1, keepalive_s=0.5) as d:
         d.send("leg", rx.url, {"n": 1})
         await _settled(d, 1)
         d.send("leg", rx.url, {"n": 2})
         await _settled(d, 2)
-        await asyncio.sleep(0.35)  # the connection is now idle longer than the limit
+        await asyncio.sleep(0.7)  # the connection is now idle longer than the limit
         d.send("leg", rx.url, {"n": 3})
         await _settled(d, 3)
     first, second, third = rx.peers

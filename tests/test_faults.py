@@ -213,3 +213,16 @@ def test_faults_appended_directly_get_ids() -> None:
     book.add(*parse_webhook_faults("*=500", 0))
     assert [f["id"] for f in (*book.as_json()["api"], *book.as_json()["webhook"])] == [2, 1]
     assert book.remove(2) and book.api == []
+
+
+async def test_fault_and_snapshot_routes_need_the_control_token(start_emulator: Any) -> None:
+    running = await start_emulator(control_token="t0k")
+    api = running.api
+    for method, path in (("GET", "/faults"), ("POST", "/faults"), ("POST", "/snapshot")):
+        status, body = await api.call(method, "/_emulator" + path, {"api": "*=500"}, auth=False)
+        assert status == 401 and body["state"] == "failed", path
+    status, body = await api.call(
+        "POST", "/_emulator/faults", {"api": "*=500x1"}, auth=False,
+        headers={"Authorization": "Bearer t0k"},
+    )  # fmt: skip
+    assert status == 200 and body["added"] == [1]

@@ -128,7 +128,7 @@ async def test_timed_out_delivery_is_retried(start_emulator: Any) -> None:
         return 200
 
     async with faulty_receiver(hangs_once) as rec:
-        running = await _run(start_emulator, rec, webhook_timeout_s=0.3)
+        running = await _run(start_emulator, rec, webhook_timeout_s=1.0)
         await wait_for(lambda: completed(rec))
     assert per_call(rec.arrived) == expected
     timed_out = [row for row in _deliveries(running) if len(row["attempts"]) == 2]
