@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator import tls as cert_command
 from emulator.app import EmulatorRunner, create_app
 from emulator.config import OPTIONS, Settings, load_settings
 from emulator.scenario import commands as scenario_commands
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser = commands.add_parser("serve", help="serve the emulated API")
     _add_serve_options(serve_parser)
     serve_parser.set_defaults(run=_run_serve)
+    cert_command.register(commands)
     scenario_commands.register(commands)
     return parser
 
@@ -73,18 +75,22 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
     if not settings.tls_cert:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        files = settings.tls_cert + (f", {settings.tls_key}" if settings.tls_key else "")
+        raise ValueError(f"cannot load --tls-cert/--tls-key ({files}): {exc}") from None
     return context
 
 
 async def serve(settings: Settings, ready: Callable[[str], None] | None = None) -> int:
     """Serve until SIGINT/SIGTERM; prints one line with the URL, credentials and clock mode."""
+    tls = _ssl_context(settings)  # before anything starts, so a bad file leaves nothing open
     app = create_app(settings)
     runner = EmulatorRunner(
         app, handle_signals=False, shutdown_timeout=max(0.1, settings.shutdown_grace_s)
     )
     await runner.setup()
-    tls = _ssl_context(settings)
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
     await site.start()
     stop = asyncio.Event()

@@ -155,10 +155,19 @@ for _base, _name in ((_BC, "InBroadcast"), (_C, "")):
             ("GET", _base): op(f"callInfo{_name}", "the call's state", "CallInfo", tag="call"),
         }
     )
-for _method in ("PUT", "POST"):
-    API_OPERATIONS[(_method, _C + "/hold")] = op(
-        f"hold{_method.title()}",
-        "hold (acknowledged, journalled)",
+for _base, _name in ((_BC, "InBroadcast"), (_C, "")):
+    for _method in ("PUT", "POST"):
+        API_OPERATIONS[(_method, _base + "/hold")] = op(
+            f"hold{_method.title()}{_name}",
+            "hold (acknowledged, journalled)",
+            "ActionAccepted",
+            status="202",
+            errors=_CALL_ERRORS,
+            tag="call",
+        )
+    API_OPERATIONS[("PUT", _base + "/recording")] = op(
+        f"recording{_name}",
+        "start or stop recording (acknowledged, journalled)",
         "ActionAccepted",
         status="202",
         errors=_CALL_ERRORS,
@@ -166,14 +175,6 @@ for _method in ("PUT", "POST"):
     )
 API_OPERATIONS.update(
     {
-        ("PUT", _C + "/recording"): op(
-            "recording",
-            "start recording (acknowledged, journalled)",
-            "ActionAccepted",
-            status="202",
-            errors=_CALL_ERRORS,
-            tag="call",
-        ),
         ("PUT", _C + "/accept"): op(
             "accept",
             "accept an incoming call: always 409 for broadcast calls",

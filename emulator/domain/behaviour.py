@@ -89,6 +89,7 @@ _MAGIC: dict[str, Outcome] = {
     "0003": Outcome.MACHINE,
     "0004": Outcome.INVALID,
 }
+_UNSET_PROMPTS = frozenset({"", "undefined", "null"})
 _BRIDGE_FAILS = {"0001": "busy", "0002": "no-answer", "0004": "invalid"}
 
 
@@ -113,6 +114,11 @@ class MagicNumbers:
         return BridgePlan(not reason, t.bridge_ring_s, t.bridge_talk_s, reason)
 
     def prompt_seconds(self, prompt_name: str) -> int | None:
+        """Every named prompt exists except an empty or unset name ("undefined", "null") and
+        names starting with "missing", which end in `failederror`."""
+        name = prompt_name.strip().lower()
+        if name in _UNSET_PROMPTS or name.startswith("missing"):
+            return None
         return self.timings.prompt_s
 
 
