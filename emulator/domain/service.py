@@ -143,7 +143,7 @@ class BroadcastService:
             leg.progress = self.clock.call_later(plan.ring_s * 1000, self._answer, leg)
         elif outcome is Outcome.MACHINE:
             delay = (plan.ring_s + t.amd_s) * 1000
-            leg.progress = self.clock.call_later(delay, self._disconnect, leg, "machine")
+            leg.progress = self.clock.call_later(delay, self._disconnect, leg, "AMD")
         else:
             delay = t.no_answer_s * 1000
             leg.progress = self.clock.call_later(delay, self._disconnect, leg, "no-answer")
