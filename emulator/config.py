@@ -57,6 +57,10 @@ class Settings:
     log_level: str = "info"
     timings: Timings = field(default_factory=Timings)
 
+    def __post_init__(self) -> None:
+        # `Settings(clock="manual")` from Python code must mean the same as `--clock manual`
+        object.__setattr__(self, "clock", ClockMode(self.clock))
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
