@@ -137,4 +137,5 @@ class Emulator:
             },
             "journal": {"size": self.journal.maxlen, "dropped": self.journal_dropped},
             "in_flight": self.activity.held,
+            "timer_errors": self.clock.errors,
         }

@@ -5,12 +5,15 @@ from __future__ import annotations
 import enum
 import heapq
 import itertools
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["ClockMode", "Timer", "VirtualClock", "format_iso", "parse_iso"]
+
+log = logging.getLogger("emulator.clock")
 
 
 class ClockMode(enum.StrEnum):
@@ -81,6 +84,7 @@ class VirtualClock:
         self._seq = itertools.count()
         self._cancelled = 0
         self.fired = 0
+        self.errors = 0  # callbacks that raised (logged; the clock goes on)
         self.on_schedule: Callable[[], None] | None = None
         self._firing: int | None = None  # due instant of the timer being fired, if any
         self._iso_second = -1
@@ -172,6 +176,9 @@ class VirtualClock:
             self._firing = self._now
             try:
                 timer.callback(*timer.args)
+            except Exception:  # one broken callback must not stop time for every other call
+                self.errors += 1
+                log.exception("timer callback %r failed", timer.callback)
             finally:
                 self._firing = None
             count += 1
@@ -193,6 +200,7 @@ class VirtualClock:
         self._now = self.start_ms
         self._wall0 = self._wall()
         self.fired = 0
+        self.errors = 0
 
 
 def format_iso(ms: int) -> str:
