@@ -241,3 +241,22 @@ async def test_realtime_fires_timers_as_the_wall_reaches_them() -> None:
         await until(lambda: len(fired) == 2)
     assert fired == [START + 2_000, START + 7_000]
     assert clock.now_ms >= START + 7_000
+
+
+async def test_a_failing_timer_is_logged_and_time_keeps_moving(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = VirtualClock(START, ClockMode.AUTO)
+    fired: list[int] = []
+
+    def broken() -> None:
+        raise RuntimeError("a broken callee rule")
+
+    clock.call_later(1_000, broken)
+    clock.call_later(1_000, lambda: fired.append(clock.now_ms))
+    clock.call_later(2_000, lambda: fired.append(clock.now_ms))
+    async with ClockDriver(clock, Activity(), settle_ms=0).running():
+        await until(lambda: len(fired) == 2)
+    assert fired == [START + 1_000, START + 2_000]
+    assert clock.errors == 1
+    assert "a broken callee rule" in caplog.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from conftest import Receiver, StartEmulator, until
+from conftest import Receiver, StartEmulator
 
 from emulator.sim.clock import parse_iso
 
@@ -265,6 +265,9 @@ async def test_six_numbers_with_retries_complete_in_auto_mode(emu: Any, receiver
     clock = await emu.api.control("GET", "/clock")
     assert clock["now"] == "2026-01-01T09:02:15.000Z"
     assert clock["pending"] == 0
+    health = await emu.api.control("GET", "/health")
+    assert health["timer_errors"] == 0
+    assert health["webhooks"]["delivered"] == len(receiver.events)
 
 
 async def test_realtime_clock_runs_the_broadcast_at_speed(
@@ -345,4 +348,4 @@ async def test_reset_forgets_broadcasts_and_restarts_time(
 async def test_health_reports_ok(emu: Any) -> None:
     health = await emu.api.control("GET", "/health")
     assert health["status"] == "ok"
-    await until(lambda: True)
+    assert health["clock"] == "auto" and health["now"] == "2026-01-01T09:00:00.000Z"
