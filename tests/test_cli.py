@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from conftest import Receiver
 
 from emulator import cli
 from emulator.config import OPTIONS, Settings, load_settings
@@ -94,6 +95,25 @@ async def test_serve_prints_one_line_serves_and_stops_cleanly(serve: Any, sig: i
     status, health = await _get(served.url + "/_emulator/health")
     assert status == 200 and health["status"] == "ok"
     served.proc.send_signal(sig)
+    assert await asyncio.wait_for(served.proc.wait(), 20) == 0
+
+
+async def test_a_served_emulator_runs_a_broadcast_and_stops_cleanly_mid_campaign(
+    serve: Any, receiver: Receiver
+) -> None:
+    served = await serve("--clock", "realtime", "--speed", "10")
+    auth = {"Authorization": aiohttp.encode_basic_auth(served.app_id, served.app_key)}
+    body = {
+        "application_name": "cli",
+        "broadcast_numbers_array": ["15551234567", "15550000002"],
+        "from": "919999999999",
+        "event_url": receiver.url + "/event",
+    }
+    async with aiohttp.ClientSession(headers=auth) as session:
+        async with session.post(served.url + "/voice/v1/broadcast", json=body) as resp:
+            assert resp.status == 200
+        await receiver.wait_for(lambda r: any(e.get("state") == "connected" for e in r.events))
+    served.proc.send_signal(signal.SIGTERM)  # the no-answer number rings on (30 s / 10)
     assert await asyncio.wait_for(served.proc.wait(), 20) == 0
 
 
