@@ -307,3 +307,35 @@ async def test_errors_are_journalled_but_leave_the_clock_alone(
     assert [(r["method"], r["status"]) for r in journal["requests"]] == [("POST", 400)]
     clock = await emu.api.control("GET", "/clock")
     assert clock["pending"] == 0 and clock["now"] == "2026-01-01T09:00:00.000Z"
+
+
+# -- control plane -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "body", [b'{"seconds": "soon"}', b'{"seconds": -1}', b"{}", b'{"seconds": 1e12}', b"[1"]
+)
+async def test_advance_refuses_bad_seconds(emu: Running, body: bytes) -> None:
+    status, ctype, answer, _ = await raw(emu, "POST", "/_emulator/clock/advance", body)
+    assert ctype == "application/json"
+    assert_error(status, answer, 400)
+    clock = await emu.api.control("GET", "/clock")
+    assert clock["now"] == "2026-01-01T09:00:00.000Z"
+
+
+async def test_run_until_idle_guard_answers_409(
+    start_emulator: StartEmulator, receiver: Receiver
+) -> None:
+    emu = await start_emulator(clock="manual")
+    await emu.api.create([PERSON], receiver)
+    data = json.dumps({"max_timers": 2}).encode()
+    status, _, answer, _ = await raw(emu, "POST", "/_emulator/clock/run-until-idle", data)
+    assert_error(status, answer, 409, "2")
+    status, _, answer, _ = await raw(
+        emu, "POST", "/_emulator/clock/run-until-idle", b'{"max_timers": 0}'
+    )
+    assert_error(status, answer, 400, "max_timers")
+
+
+async def test_unknown_control_route_is_404_json(emu: Running) -> None:
+    status, ctype, body, _ = await raw(emu, "GET", "/_emulator/nothing")
+    assert ctype == "application/json"
+    assert_error(status, body, 404)

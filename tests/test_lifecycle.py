@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
@@ -349,3 +350,43 @@ async def test_health_reports_ok(emu: Any) -> None:
     health = await emu.api.control("GET", "/health")
     assert health["status"] == "ok"
     assert health["clock"] == "auto" and health["now"] == "2026-01-01T09:00:00.000Z"
+
+
+async def test_an_app_reacting_inside_the_webhook_acts_at_the_event_instant(
+    emu: Any, receiver: Receiver
+) -> None:
+    async def hang_up_on_connect(event: dict[str, Any]) -> None:
+        if event.get("state") == "connected":
+            path = f"/voice/v1/broadcast/{event['broadcast_id']}/call/{event['voice_id']}"
+            status, _ = await emu.api.call("DELETE", path)
+            assert status == 200
+
+    receiver.react = hang_up_on_connect
+    await emu.api.create([PERSON], receiver)
+    await emu.api.wait_complete(receiver)
+    assert receiver.calls(PERSON)[2:] == [
+        (1, "connected", "09:00:03", None),
+        (1, "play:initiated", "09:00:03", None),
+        (1, "disconnected", "09:00:03", "app-hangup"),
+    ]
+
+
+async def test_an_app_reacting_after_answering_acts_within_the_settle_cushion(
+    start_emulator: StartEmulator, receiver: Receiver
+) -> None:
+    emu = await start_emulator(settle_ms=150)
+    tasks: list[asyncio.Task[Any]] = []
+
+    async def hang_up_later(event: dict[str, Any]) -> None:
+        if event.get("state") == "connected":  # answer the webhook first, then call the API
+            path = f"/voice/v1/call/{event['voice_id']}"
+            tasks.append(asyncio.create_task(emu.api.call("DELETE", path)))
+
+    receiver.react = hang_up_later
+    body = emu.api.create_body([PERSON], receiver)
+    del body["action_on_connect"]
+    status, _ = await emu.api.call("POST", "/voice/v1/broadcast", body)
+    assert status == 200
+    await emu.api.wait_complete(receiver)
+    assert [(await t)[0] for t in tasks] == [200]
+    assert receiver.calls(PERSON)[-1] == (1, "disconnected", "09:00:03", "app-hangup")
