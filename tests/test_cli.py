@@ -96,6 +96,8 @@ async def test_serve_prints_one_line_serves_and_stops_cleanly(serve: Any, sig: i
     assert status == 200 and health["status"] == "ok"
     served.proc.send_signal(sig)
     assert await asyncio.wait_for(served.proc.wait(), 20) == 0
+    assert served.proc.stdout is not None
+    assert await served.proc.stdout.read() == b""  # the start line was the only one
 
 
 async def test_a_served_emulator_runs_a_broadcast_and_stops_cleanly_mid_campaign(
