@@ -390,3 +390,24 @@ async def test_an_app_reacting_after_answering_acts_within_the_settle_cushion(
     await emu.api.wait_complete(receiver)
     assert [(await t)[0] for t in tasks] == [200]
     assert receiver.calls(PERSON)[-1] == (1, "disconnected", "09:00:03", "app-hangup")
+
+
+async def test_events_of_one_number_arrive_in_order_across_attempts(
+    start_emulator: StartEmulator, receiver: Receiver
+) -> None:
+    """A slow answer to attempt 1's events must not let attempt 2's events overtake them."""
+    emu = await start_emulator(clock="realtime", speed=1000.0)
+
+    async def slow_first_attempt(event: dict[str, Any]) -> None:
+        if event.get("state") == "initiated" and event.get("attempt") == 1:
+            await asyncio.sleep(0.1)  # 100 virtual seconds at this speed
+
+    receiver.react = slow_first_attempt
+    await emu.api.create([BUSY], receiver, call_param={"number_of_retries": 1})
+    await emu.api.wait_complete(receiver)
+    assert [(e[0], e[1]) for e in receiver.calls(BUSY)] == [
+        (1, "initiated"),
+        (1, "disconnected"),
+        (2, "initiated"),
+        (2, "disconnected"),
+    ]
