@@ -14,8 +14,11 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator import tls as cert_command
 from emulator.app import EmulatorRunner, create_app
 from emulator.config import OPTIONS, Settings, load_settings
+from emulator.scenario import commands as scenario_commands
+from emulator.scenario import load_scenario
 
 __all__ = ["build_parser", "display_url", "main", "serve"]
 
@@ -43,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser = commands.add_parser("serve", help="serve the emulated API")
     _add_serve_options(serve_parser)
     serve_parser.set_defaults(run=_run_serve)
+    cert_command.register(commands)
+    scenario_commands.register(commands)
     return parser
 
 
@@ -51,7 +56,11 @@ def _cli_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    return load_settings(cli=_cli_values(args))
+    settings = load_settings(cli=_cli_values(args))
+    if settings.scenario:  # defaults < scenario < environment < CLI
+        layer = load_scenario(settings.scenario).settings
+        settings = load_settings(cli=_cli_values(args), scenario=layer)
+    return settings
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -66,16 +75,20 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
     if not settings.tls_cert:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        files = settings.tls_cert + (f", {settings.tls_key}" if settings.tls_key else "")
+        raise ValueError(f"cannot load --tls-cert/--tls-key ({files}): {exc}") from None
     return context
 
 
 async def serve(settings: Settings, ready: Callable[[str], None] | None = None) -> int:
     """Serve until SIGINT/SIGTERM; prints one line with the URL, credentials and clock mode."""
+    tls = _ssl_context(settings)  # before anything starts, so a bad file leaves nothing open
     app = create_app(settings)
     runner = EmulatorRunner(app, handle_signals=False)
     await runner.setup()
-    tls = _ssl_context(settings)
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
     await site.start()
     stop = asyncio.Event()

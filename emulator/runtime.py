@@ -8,7 +8,7 @@ from typing import Any
 
 from emulator.api.dialects import CreateLimits, normalise_number
 from emulator.config import Settings
-from emulator.domain.behaviour import Behaviour, MagicNumbers
+from emulator.domain.behaviour import Behaviour, MagicNumbers, Timings
 from emulator.domain.ids import IdFactory
 from emulator.domain.service import BroadcastService
 from emulator.domain.store import Store
@@ -92,6 +92,20 @@ class Emulator:
         self.journal: deque[JournalEntry] = deque(maxlen=max(1, settings.journal_size))
         self.journal_dropped = 0
         self._journal_seq = 0
+        if settings.scenario and behaviour is None:
+            self.load_scenario_file(settings.scenario)
+
+    def load_scenario_file(self, path: str) -> dict[str, Any]:
+        """Load the world of a scenario file (rules, prompts, timings, faults)."""
+        from emulator.scenario import apply_world, load_scenario  # the scenario layer sits above
+
+        return apply_world(self, load_scenario(path))
+
+    def use_behaviour(self, behaviour: Behaviour, timings: Timings | None = None) -> None:
+        """Swap the callee behaviour (and timings) at run time; legs already dialled keep theirs."""
+        self.behaviour = self.service.behaviour = behaviour
+        if timings is not None:
+            self.service.timings = timings
 
     async def start(self) -> None:
         await self.dispatcher.start()

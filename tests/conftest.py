@@ -15,6 +15,9 @@ from emulator import EmulatorRunner, Settings, create_app
 from emulator.app import EMULATOR
 from emulator.runtime import Emulator
 
+pytest_plugins = ["pytester"]  # the plugin and docs tests run small projects through pytester
+collect_ignore = ["plugin_project"]  # a user's project, run by tests/test_plugin.py
+
 
 class Receiver:
     """Records every webhook; an optional `react` coroutine runs before answering."""

@@ -94,13 +94,18 @@ def _url(value: Any, field: str, allow: tuple[str, ...], required: bool) -> str 
     return text.strip()
 
 
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off", "", "undefined", "null", "none"})
+
+
 def _bool(value: Any, field: str) -> bool:
+    """Loosely typed switches: clients send booleans, numbers and strings (even "undefined")."""
     if value is None:
         return False
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-        return value.lower() in ("true", "1", "yes")
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
     if isinstance(value, int):
         return value != 0
     raise BadRequest(f"{field} must be true or false")
@@ -129,14 +134,17 @@ def normalise_play(body: Mapping[str, Any], field: str = "play") -> PlaySpec:
     )
 
 
-def normalise_bridge(body: Mapping[str, Any]) -> tuple[str, str]:
-    """A connect request, flat `{from, to}` or wrapped `{connect: {from, to}}`."""
+def normalise_bridge(body: Mapping[str, Any], cli_numbers: tuple[str, ...] = ()) -> tuple[str, str]:
+    """A connect request, flat `{from, to}` or wrapped `{connect: {from, to}}`.
+
+    `from` must be a phone number (and one of `cli_numbers` when that is not empty).
+    """
     nested = body.get("connect")
     field = "connect" if isinstance(nested, Mapping) else ""
     source = nested if isinstance(nested, Mapping) else body
     prefix = f"{field}." if field else ""
     from_number = normalise_number(source.get("from"))
-    if from_number is None:
+    if from_number is None or (cli_numbers and from_number not in cli_numbers):
         raise BadRequest(f"{prefix}from: {Messages.CLI}")
     to = normalise_number(source.get("to"))
     if to is None:
@@ -144,11 +152,16 @@ def normalise_bridge(body: Mapping[str, Any]) -> tuple[str, str]:
     return from_number, to
 
 
-def _parse_json_numbers(value: Any, field: str) -> list[Any]:
+_COMMA_KEYS = frozenset({"broadcast_numbers_array", "broadcast_numbers", "to"})
+
+
+def _number_items(value: Any, field: str) -> list[Any]:
+    """The entries of a numbers field: an array, a JSON string of one, or (where CONTRACT §3
+    allows it) a comma-separated string."""
     if isinstance(value, str):
         stripped = value.strip()
         if not stripped.startswith("["):
-            if field in ("broadcast_numbers",):
+            if field in _COMMA_KEYS:
                 return [part for part in stripped.split(",") if part.strip()]
             raise BadRequest(f"{field} must hold a JSON array of numbers")
         try:
@@ -179,6 +192,7 @@ def _recipients(body: Mapping[str, Any]) -> tuple[str, list[Recipient]]:
         "broadcast_numbers_json",
         "broadcastnumbersjson",
         "broadcast_numbers",
+        "to",  # the 2021 library's single-call helpers post `to` to the broadcast route
     )
     if key is None:
         raise BadRequest(
@@ -187,14 +201,7 @@ def _recipients(body: Mapping[str, Any]) -> tuple[str, list[Recipient]]:
         )
     if key == "recipients":
         return key, _v2_recipients(value)
-    if key == "broadcast_numbers_array" and isinstance(value, str):
-        items: list[Any] = [part for part in value.split(",") if part.strip()]
-    elif key == "broadcast_numbers_array":
-        if not isinstance(value, list):
-            raise BadRequest(f"{key} must be an array of numbers")
-        items = value
-    else:
-        items = _parse_json_numbers(value, key)
+    items = _number_items(value, key)
     return key, [Recipient(_entry_number(item, key, i)) for i, item in enumerate(items)]
 
 
@@ -213,30 +220,45 @@ def _v2_recipients(value: Any) -> list[Recipient]:
     return out
 
 
+_SECONDS_KEYS = ("interval_between_retries",)
+_MILLIS_KEYS = ("IntervalBetweenRetries", "intervalBetweenRetries")
+_RETRIES_KEYS = ("number_of_retries", "NumberOfRetries", "numberOfRetries")
+
+
+def _setting(
+    body: Mapping[str, Any], param: Mapping[str, Any], keys: tuple[str, ...]
+) -> tuple[str | None, Any]:
+    """A retry setting from `call_param` (where every sample puts it), else from the top level."""
+    key, value = _first(param, *keys)
+    if key is not None:
+        return f"call_param.{key}", value
+    return _first(body, *keys)
+
+
 def _retry(body: Mapping[str, Any]) -> tuple[int, int]:
-    """(interval in ms, total attempts) from every spelling; units per dialect (fact sheet B.1)."""
+    """(interval in ms, total attempts) from every spelling; units per dialect (fact sheet B.1).
+
+    snake_case counts seconds; PascalCase and camelCase count milliseconds; `number_of_retries`
+    counts retries after the first attempt; v2 `retry.max_attempts` counts every attempt.
+    """
     param = body.get("call_param")
     if param is not None and not isinstance(param, Mapping):
         raise BadRequest("call_param must be an object")
     param = param or {}
     interval_ms, attempts = 5000, 4
-    key, seconds = _first(param, "interval_between_retries")
-    if key is None:
-        key, seconds = _first(body, "interval_between_retries")
+    key, seconds = _setting(body, param, _SECONDS_KEYS)
     if key is not None:
-        interval_ms = int(_number(seconds, f"call_param.{key}") * 1000)
-    key, millis = _first(param, "IntervalBetweenRetries", "intervalBetweenRetries")
+        interval_ms = round(_number(seconds, key) * 1000)
+    key, millis = _setting(body, param, _MILLIS_KEYS)
     if key is not None:
-        interval_ms = int(_number(millis, f"call_param.{key}"))
-    key, retries = _first(param, "number_of_retries", "NumberOfRetries", "numberOfRetries")
-    if key is None:
-        key, retries = _first(body, "number_of_retries")
+        interval_ms = round(_number(millis, key))
+    key, retries = _setting(body, param, _RETRIES_KEYS)
     if key is not None:
-        attempts = int(_number(retries, f"call_param.{key}", integer=True)) + 1
+        attempts = int(_number(retries, key, integer=True)) + 1
     retry = body.get("retry")
     if isinstance(retry, Mapping):
         if retry.get("interval") is not None:
-            interval_ms = int(_number(retry["interval"], "retry.interval") * 1000)
+            interval_ms = round(_number(retry["interval"], "retry.interval") * 1000)
         if retry.get("max_attempts") is not None:
             attempts = max(1, int(_number(retry["max_attempts"], "retry.max_attempts", True)))
     elif retry is not None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.api.dialects import normalise_bridge, normalise_create, normalise_play
+from emulator.api.dialects import Family, normalise_bridge, normalise_create, normalise_play
 from emulator.api.middleware import DIALECT, read_json
 from emulator.api.responses import (
     bridge_body,
@@ -16,13 +16,16 @@ from emulator.api.responses import (
     play_body,
     report_body,
 )
-from emulator.domain.models import CallLeg
+from emulator.domain.models import CallLeg, LegState
 from emulator.errors import BadRequest, Conflict
 from emulator.runtime import Emulator
 
 __all__ = ["EMULATOR", "Handlers"]
 
 EMULATOR = web.AppKey("emulator", Emulator)
+# The create answer's `state` per client family: the vendor page says "initiated"; the 2023-era
+# dialer SDK only registers a broadcast whose answer says "broadcastcall_initiated".
+_INITIATED = {Family.V2023: "broadcastcall_initiated", Family.V2: "broadcastcall_initiated"}
 
 
 class Handlers:
@@ -40,7 +43,15 @@ class Handlers:
         command = normalise_create(body, self.em.limits)
         request[DIALECT] = command.family
         broadcast = self.em.service.create(command)
-        return json_response(broadcast_body(broadcast, "initiated", self._now()))
+        body = broadcast_body(broadcast, _INITIATED.get(command.family, "initiated"), self._now())
+        first = broadcast.targets[0]
+        # the voice_id, from and to of the first call, which the 2023 dialer SDK reads
+        body.update(
+            voice_id=self.em.service.voice_id(first, 1),
+            to=first.number,
+            **{"from": command.from_number},
+        )
+        return json_response(body)
 
     async def report(self, request: web.Request) -> web.Response:
         broadcast = self.em.store.broadcast(request.match_info["broadcast_id"])
@@ -59,12 +70,15 @@ class Handlers:
         if "connect" in body:
             return self._bridge(self._leg_from_body(body, request), body)
         if "record" in body:
-            return self._accepted(self._leg_from_body(body, request), "record", body["record"])
+            leg = self._leg_from_body(body, request, path_fallback=True)
+            return self._accepted(leg, "record", body["record"])
         raise BadRequest("expected one of play, connect or record in the body")
 
-    def _leg_from_body(self, body: dict[str, Any], request: web.Request) -> CallLeg:
+    def _leg_from_body(
+        self, body: dict[str, Any], request: web.Request, path_fallback: bool = False
+    ) -> CallLeg:
         voice_id = body.get("voice_id")
-        if voice_id is None:
+        if voice_id is None and path_fallback:
             # one client family puts the voice_id in the path of record requests
             voice_id = request.match_info.get("broadcast_id")
         if not isinstance(voice_id, str) or not voice_id:
@@ -93,7 +107,7 @@ class Handlers:
         return self._bridge(self._path_leg(request), body)
 
     def _bridge(self, leg: CallLeg, body: dict[str, Any]) -> web.Response:
-        from_number, to = normalise_bridge(body)
+        from_number, to = normalise_bridge(body, self.em.limits.cli_numbers)
         bridge = self.em.service.bridge(leg, from_number, to)
         return json_response(bridge_body(leg, bridge, self._now()), 202)
 
@@ -114,6 +128,16 @@ class Handlers:
         )
         return json_response(body)
 
+    async def call_command(self, request: web.Request) -> web.Response:
+        """POST /calls/{voice_id} with `{play|connect|record}` (2020 core style; play if flat)."""
+        body = await read_json(request)
+        leg = self._path_leg(request)
+        if "connect" in body:
+            return self._bridge(leg, body)
+        if "record" in body:
+            return self._accepted(leg, "record", body["record"])
+        return self._play(leg, normalise_play(body))
+
     async def recording(self, request: web.Request) -> web.Response:
         body = await read_json(request)
         return self._accepted(self._path_leg(request), "record", body)
@@ -130,8 +154,12 @@ class Handlers:
 
     def _accepted(self, leg: CallLeg, action: str, body: Any) -> web.Response:
         """Record and hold are journalled and acknowledged; they change nothing simulated."""
-        if not leg.live:
-            raise Conflict(f"cannot {action}: call has ended", voice_id=leg.voice_id)
+        if leg.state is not LegState.CONNECTED:
+            raise Conflict(
+                f"cannot {action}: call is {leg.state.value}",
+                voice_id=leg.voice_id,
+                app_instance=leg.broadcast.broadcast_id,
+            )
         answer = hangup_body(leg, self._now())
         answer.update(action=action, request=body)
         return json_response(answer, 202)

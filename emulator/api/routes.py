@@ -26,6 +26,9 @@ def _table(h: Handlers) -> list[Route]:
         ("PUT", in_broadcast + "/play", h.play),
         ("POST", in_broadcast + "/play", h.play),
         ("PUT", in_broadcast + "/connect", h.connect),
+        ("PUT", in_broadcast + "/hold", h.hold),
+        ("POST", in_broadcast + "/hold", h.hold),
+        ("PUT", in_broadcast + "/recording", h.recording),
         ("DELETE", in_broadcast, h.hangup),
         ("GET", in_broadcast, h.call_info),
         ("PUT", call + "/play", h.play),
@@ -38,7 +41,7 @@ def _table(h: Handlers) -> list[Route]:
         ("DELETE", call, h.hangup),
         ("GET", call, h.call_info),
         ("DELETE", "/calls/{voice_id}", h.hangup),
-        ("POST", "/calls/{voice_id}", h.play),
+        ("POST", "/calls/{voice_id}", h.call_command),
     ]
 
 

@@ -1,4 +1,4 @@
-"""Control-plane routes: health, clock, reset, request journal and webhook delivery log."""
+"""Control-plane routes: health, clock, reset, inspection (journal, deliveries) and OpenAPI."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from aiohttp import web
 
 from emulator.api.middleware import read_json
 from emulator.api.responses import json_response
+from emulator.control.inspection import broadcasts_answer, requests_answer, webhooks_answer
+from emulator.control.openapi import openapi_document
+from emulator.control.scenario_routes import scenario_routes
 from emulator.errors import BadRequest, Conflict
 from emulator.runtime import Emulator
 from emulator.sim.driver import IdleLimitError
@@ -67,42 +70,16 @@ class ControlHandlers:
         return json_response({"status": "ok", **self._clock()})
 
     async def requests(self, request: web.Request) -> web.Response:
-        q = request.query
-        rows = [
-            e.as_json()
-            for e in self.em.journal
-            if (not q.get("method") or e.method == q["method"].upper())
-            and (not q.get("path") or q["path"] in e.path)
-        ]
-        return json_response({"requests": rows, "dropped": self.em.journal_dropped})
+        return json_response(requests_answer(self.em, request.query))
 
     async def webhooks(self, request: web.Request) -> web.Response:
-        q = request.query
-        wanted = {k: q[k] for k in ("broadcast_id", "voice_id", "state", "event") if q.get(k)}
-        iso = self.em.clock.iso
-        rows = []
-        for d in self.em.dispatcher.log:
-            row = d.as_json(iso)
-            if all(str(row.get(k)) == v for k, v in wanted.items()):
-                rows.append(row)
-        return json_response({"deliveries": rows, "dropped": self.em.dispatcher.dropped})
+        return json_response(webhooks_answer(self.em, request.query))
 
     async def broadcasts(self, request: web.Request) -> web.Response:
-        iso = self.em.clock.iso
-        rows = [
-            {
-                "app_instance": b.broadcast_id,
-                "broadcast_id": b.broadcast_id,
-                "application_name": b.name,
-                "family": b.command.family,
-                "state": b.state.value,
-                "progress": b.progress(),
-                "created_at": iso(b.created_ms),
-                "ended_at": iso(b.ended_ms) if b.ended_ms is not None else None,
-            }
-            for b in self.em.store
-        ]
-        return json_response({"broadcasts": rows})
+        return json_response(broadcasts_answer(self.em, request.query))
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return json_response(openapi_document(request.app))
 
 
 def control_routes(emulator: Emulator) -> list[web.RouteDef]:
@@ -117,4 +94,6 @@ def control_routes(emulator: Emulator) -> list[web.RouteDef]:
         web.get(p + "/requests", h.requests),
         web.get(p + "/webhooks", h.webhooks),
         web.get(p + "/broadcasts", h.broadcasts),
+        web.get(p + "/openapi.json", h.openapi),
+        *scenario_routes(emulator),
     ]

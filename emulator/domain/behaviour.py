@@ -76,7 +76,9 @@ class Behaviour(Protocol):
 
     def plan(self, broadcast_id: str, index: int, number: str, attempt: int) -> AttemptPlan: ...
 
-    def bridge(self, number: str) -> BridgePlan: ...
+    def bridge(self, number: str, key: str = "") -> BridgePlan:
+        """What bridge target `number` does; `key` (the bridge id) seeds any random draw."""
+        ...
 
     def prompt_seconds(self, prompt_name: str) -> int | None: ...
 
@@ -87,6 +89,7 @@ _MAGIC: dict[str, Outcome] = {
     "0003": Outcome.MACHINE,
     "0004": Outcome.INVALID,
 }
+_UNSET_PROMPTS = frozenset({"", "undefined", "null"})
 _BRIDGE_FAILS = {"0001": "busy", "0002": "no-answer", "0004": "invalid"}
 
 
@@ -105,12 +108,17 @@ class MagicNumbers:
         digits: tuple[str | None, ...] = ("1",) if tail == "0006" else ()
         return AttemptPlan(outcome, t.ring_s, digits, t.press_after_s, t.patience_s)
 
-    def bridge(self, number: str) -> BridgePlan:
+    def bridge(self, number: str, key: str = "") -> BridgePlan:
         t = self.timings
         reason = _BRIDGE_FAILS.get(number[-4:], "")
         return BridgePlan(not reason, t.bridge_ring_s, t.bridge_talk_s, reason)
 
     def prompt_seconds(self, prompt_name: str) -> int | None:
+        """Every named prompt exists except an empty or unset name ("undefined", "null") and
+        names starting with "missing", which end in `failederror`."""
+        name = prompt_name.strip().lower()
+        if name in _UNSET_PROMPTS or name.startswith("missing"):
+            return None
         return self.timings.prompt_s
 
 

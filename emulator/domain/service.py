@@ -121,13 +121,17 @@ class BroadcastService:
         broadcast.attempts += 1
         broadcast.live_legs += 1
         attempt = target.attempts
-        voice_id = self.ids.make("voice", broadcast.broadcast_id, target.index, attempt)
+        voice_id = self.voice_id(target, attempt)
         plan = self.behaviour.plan(broadcast.broadcast_id, target.index, target.number, attempt)
         leg = CallLeg(voice_id, target, attempt, plan=plan, started_ms=self.clock.now_ms)
         self.store.legs[voice_id] = leg
         target.leg = leg
         self.events.leg_state(leg, LegState.INITIATED.value)
         self._callee_first_move(leg, plan)
+
+    def voice_id(self, target: Target, attempt: int) -> str:
+        """The voice_id of `target`'s `attempt`-th call (known before it is dialled)."""
+        return self.ids.make("voice", target.broadcast.broadcast_id, target.index, attempt)
 
     def _callee_first_move(self, leg: CallLeg, plan: AttemptPlan) -> None:
         t = self.timings
@@ -323,7 +327,7 @@ class BroadcastService:
         bridge = Bridge(self.ids.make("bridge", leg.voice_id, leg.bridges), from_number, to)
         leg.bridge = bridge
         self.events.bridge_state(leg, bridge, "bridging")
-        plan = self.behaviour.bridge(to)
+        plan = self.behaviour.bridge(to, bridge.bridge_id)
         if plan.answers:
             bridge.timer = self.clock.call_later(
                 plan.ring_s * 1000, self._bridged, leg, bridge, plan.talk_s

@@ -1,1 +1,17 @@
-"""Test-double kit: the pytest plugin and the webhook sink."""
+"""Test-double kit: the pytest plugin's building blocks, usable without pytest too."""
+
+from __future__ import annotations
+
+from emulator.testing.server import ApiError, EmulatorServer
+from emulator.testing.sink import Received, SinkError, WebhookSink, event_name
+from emulator.testing.threaded import ThreadedEmulator
+
+__all__ = [
+    "ApiError",
+    "EmulatorServer",
+    "Received",
+    "SinkError",
+    "ThreadedEmulator",
+    "WebhookSink",
+    "event_name",
+]

@@ -1,7 +1,8 @@
 """Webhook body encoding: plain JSON, or encrypted exactly as Node's `crypto.createDecipher` reads.
 
 Node's legacy `createCipher(algorithm, password)` derives key and IV with OpenSSL's
-`EVP_BytesToKey(MD5, no salt, one round)` and uses CBC with PKCS#7 padding. The password is the
+`EVP_BytesToKey(MD5, no salt, one round)`; `aes256` means AES-256-CBC with PKCS#7 padding (the
+other AES modes without an authentication tag work the same way). The password is the
 project's APP_ID; headers `x-algoritm` (sic), `x-format` and `x-encoding` say how to decode.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -18,15 +20,22 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 __all__ = ["AES_CIPHERS", "BodyEncoder", "evp_bytes_to_key", "node_decrypt", "node_encrypt"]
 
-# OpenSSL names Node accepts for AES-CBC, with the key length each implies.
-AES_CIPHERS: dict[str, int] = {
-    "aes128": 16,
-    "aes-128-cbc": 16,
-    "aes192": 24,
-    "aes-192-cbc": 24,
-    "aes256": 32,
-    "aes-256-cbc": 32,
-}
+_KEY_BYTES = {"128": 16, "192": 24, "256": 32}
+_MODES = ("cbc", "ecb", "cfb", "cfb8", "ofb", "ctr")
+_BLOCK_MODES = frozenset({"cbc", "ecb"})  # padded with PKCS#7; the others are stream modes
+
+
+def _names() -> dict[str, tuple[int, str]]:
+    names = {f"aes{bits}": (size, "cbc") for bits, size in _KEY_BYTES.items()}
+    for bits, size in _KEY_BYTES.items():
+        for mode in _MODES:
+            names[f"aes-{bits}-{mode}"] = (size, mode)
+    return names
+
+
+# OpenSSL names Node's createCipher/createDecipher accept for AES without an auth tag:
+# lower-case name -> (key bytes, mode). Node matches them without regard to case.
+AES_CIPHERS: dict[str, tuple[int, str]] = _names()
 FORMATS = ("base64", "hex")
 
 
@@ -39,30 +48,59 @@ def evp_bytes_to_key(password: bytes, key_len: int, iv_len: int = 16) -> tuple[b
     return derived[:key_len], derived[key_len : key_len + iv_len]
 
 
-def _cipher(algorithm: str, password: str) -> Cipher[modes.CBC]:
-    key_len = AES_CIPHERS.get(algorithm.lower())
-    if key_len is None:
+def _legacy_mode(name: str) -> Any:
+    """CFB, CFB8 and OFB live in cryptography's `decrepit` package from version 47 on."""
+    try:
+        module = importlib.import_module("cryptography.hazmat.decrepit.ciphers.modes")
+    except ImportError:  # older cryptography
+        module = modes
+    return getattr(module, name)
+
+
+def _mode(mode: str, iv: bytes) -> modes.Mode:
+    if mode == "cbc":
+        return modes.CBC(iv)
+    if mode == "ecb":
+        return modes.ECB()
+    if mode == "ctr":
+        return modes.CTR(iv)
+    legacy: modes.Mode = _legacy_mode({"cfb": "CFB", "cfb8": "CFB8", "ofb": "OFB"}[mode])(iv)
+    return legacy
+
+
+def _cipher(algorithm: str, password: str) -> tuple[Cipher[Any], bool]:
+    """The cipher Node builds for `createCipher(algorithm, password)`, and whether it pads."""
+    found = AES_CIPHERS.get(algorithm.lower())
+    if found is None:
         raise ValueError(
             f"unsupported webhook cipher {algorithm!r}; use one of {sorted(AES_CIPHERS)}"
         )
-    key, iv = evp_bytes_to_key(password.encode("utf-8"), key_len)
-    return Cipher(algorithms.AES(key), modes.CBC(iv))
+    key_len, mode = found
+    key, iv = evp_bytes_to_key(password.encode("utf-8"), key_len, 0 if mode == "ecb" else 16)
+    return Cipher(algorithms.AES(key), _mode(mode, iv)), mode in _BLOCK_MODES
 
 
 def node_encrypt(plaintext: bytes, algorithm: str, password: str, fmt: str = "base64") -> str:
-    padder = padding.PKCS7(128).padder()
-    padded = padder.update(plaintext) + padder.finalize()
-    encryptor = _cipher(algorithm, password).encryptor()
-    raw = encryptor.update(padded) + encryptor.finalize()
+    """What Node's `createCipher(algorithm, password)` produces, as `fmt` text."""
+    cipher, padded = _cipher(algorithm, password)
+    if padded:
+        padder = padding.PKCS7(128).padder()
+        plaintext = padder.update(plaintext) + padder.finalize()
+    encryptor = cipher.encryptor()
+    raw = encryptor.update(plaintext) + encryptor.finalize()
     return raw.hex() if fmt == "hex" else base64.b64encode(raw).decode("ascii")
 
 
 def node_decrypt(ciphertext: str, algorithm: str, password: str, fmt: str = "base64") -> bytes:
+    """What Node's `createDecipher(algorithm, password)` recovers from `fmt` text."""
     raw = bytes.fromhex(ciphertext) if fmt == "hex" else base64.b64decode(ciphertext)
-    decryptor = _cipher(algorithm, password).decryptor()
-    padded = decryptor.update(raw) + decryptor.finalize()
+    cipher, padded = _cipher(algorithm, password)
+    decryptor = cipher.decryptor()
+    plain = decryptor.update(raw) + decryptor.finalize()
+    if not padded:
+        return plain
     unpadder = padding.PKCS7(128).unpadder()
-    return unpadder.update(padded) + unpadder.finalize()
+    return unpadder.update(plain) + unpadder.finalize()
 
 
 @dataclass(frozen=True, slots=True)

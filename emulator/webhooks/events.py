@@ -83,7 +83,7 @@ class EventEmitter:
     def _call_base(self, leg: CallLeg) -> Payload:
         broadcast = leg.broadcast
         bid = broadcast.broadcast_id
-        return {
+        payload: Payload = {
             "voice_id": leg.voice_id,
             "broadcast_id": bid,
             "app_instance": bid,
@@ -92,6 +92,12 @@ class EventEmitter:
             "attempt": leg.attempt,
             "timestamp": self.clock.now_iso(),
         }
+        custom = leg.target.recipient.custom_data  # v2: echoed per recipient
+        if custom is None:
+            custom = broadcast.command.custom_data  # v2.0: one for the whole broadcast
+        if custom is not None:
+            payload["custom_data"] = custom
+        return payload
 
     def _send_call(self, leg: CallLeg, payload: Payload) -> None:
         broadcast = leg.broadcast

@@ -1,0 +1,248 @@
+"""The built-in client of a replay: creates the script's broadcasts, receives their webhooks and
+performs the reactions through the emulator's real HTTP API.
+
+Reactions run while the webhook that caused them is still being answered, so virtual time stands
+still until they are done. A `wait` answers the webhook and runs the rest of the actions from a
+timer on the virtual clock, holding an in-flight token while they run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from emulator.runtime import Emulator
+from emulator.scenario.model import Action, BroadcastSpec, Reaction
+from emulator.scenario.record import BroadcastInfo, EventRecorder, matches
+from emulator.webhooks.crypto import node_decrypt
+
+__all__ = ["ClientError", "ScriptClient", "create_body"]
+
+_API = "/voice/v1"
+
+
+class ClientError(Exception):
+    """The emulator refused a request the script made."""
+
+
+def create_body(spec: BroadcastSpec, numbers: tuple[str, ...], base_url: str) -> dict[str, Any]:
+    """The create request for `spec` in its dialect, with the script's `body` merged last."""
+    event_url = _url(base_url, spec.event_path)
+    call_url = _url(base_url, spec.call_path)
+    play = {"play": dict(spec.play)} if spec.play is not None else None
+    body: dict[str, Any] = {"owner_ref": "scenario", "from": spec.from_number}
+    if spec.dialect == "v2":
+        body["name"] = spec.name
+        body["recipients"] = [
+            {"to": n, **({"play": dict(spec.play)} if spec.play else {})} for n in numbers
+        ]
+        body["event_url"], body["call_handler_url"] = event_url, call_url
+        if spec.retries is not None or spec.retry_interval_s is not None:
+            body["retry"] = _drop_none(
+                {
+                    "interval": spec.retry_interval_s,
+                    "max_attempts": None if spec.retries is None else spec.retries + 1,
+                }
+            )
+    elif spec.dialect == "documented":
+        body["application_name"] = spec.name
+        body["broadcast_numbers_array"] = list(numbers)
+        body["event_url"], body["call_handler_url"] = event_url, call_url
+        body["call_param"] = _drop_none(
+            {"interval_between_retries": spec.retry_interval_s, "number_of_retries": spec.retries}
+        )
+    else:
+        body["name"] = spec.name
+        key = "broadcastnumbersjson" if spec.dialect == "2020" else "broadcast_numbers"
+        body[key] = json.dumps([{"phone": n} for n in numbers])
+        body["event_url"] = event_url
+        body["callhandler_url" if spec.dialect == "2020" else "call_handler_url"] = call_url
+        interval = None if spec.retry_interval_s is None else int(spec.retry_interval_s * 1000)
+        body["call_param"] = _drop_none(
+            {"IntervalBetweenRetries": interval, "NumberOfRetries": spec.retries}
+        )
+    if play is not None and spec.dialect != "v2":
+        body["action_on_connect"] = play
+    body.update(spec.body)
+    return body
+
+
+def _url(base: str, path: str) -> str:
+    return path if path.startswith(("http://", "https://")) else base.rstrip("/") + path
+
+
+def _drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+class ScriptClient:
+    """Runs a scenario's client script against an emulator served at `api_url`."""
+
+    def __init__(
+        self,
+        emulator: Emulator,
+        api_url: str,
+        reactions: tuple[Reaction, ...],
+        recorder: EventRecorder,
+    ) -> None:
+        self.em = emulator
+        self.api_url = api_url.rstrip("/")
+        self.reactions = reactions
+        self.recorder = recorder
+        settings = emulator.settings
+        pair = f"{settings.app_id}:{settings.app_key}".encode()
+        self.headers = {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+        self.errors: list[dict[str, Any]] = []
+        self.broadcast_ids: dict[str, str] = {}  # script name -> broadcast id
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._tasks)
+
+    def track(self, task: asyncio.Task[None]) -> None:
+        """Keep `task` alive until it ends; the run is not over while it runs."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- requests ---------------------------------------------------------------------------
+    async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        assert self._session is not None, "client not started"
+        async with self._session.request(
+            method, self.api_url + path, json=body, headers=self.headers
+        ) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+    async def create(self, spec: BroadcastSpec, body: dict[str, Any], order: int) -> str:
+        """Create one broadcast; retried a few times when the API answers 429 or 503."""
+        for _ in range(5):
+            status, answer = await self.request("POST", _API + "/broadcast", body)
+            if status not in (429, 503):
+                break
+        if status != 200 or not isinstance(answer, dict):
+            raise ClientError(f"creating broadcast {spec.name!r} failed: {status} {answer}")
+        bid = str(answer.get("broadcast_id") or answer.get("app_instance"))
+        self.broadcast_ids[spec.name] = bid
+        positions: dict[str, int] = {}
+        for target in self.em.store.broadcast(bid).targets:
+            positions.setdefault(target.number, target.index + 1)
+        self.recorder.broadcasts[bid] = BroadcastInfo(spec.name, order, positions)
+        return bid
+
+    async def stop(self, broadcast_id: str) -> None:
+        await self._checked("DELETE", f"{_API}/broadcast/{broadcast_id}", None, "stop")
+
+    async def _checked(self, method: str, path: str, body: Any, action: str) -> None:
+        try:
+            status, answer = await self.request(method, path, body)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            status, answer = 0, str(exc)
+        if not 200 <= status < 300:
+            self.errors.append(
+                {
+                    "action": action,
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "answer": answer,
+                    "virtual_time": self.em.clock.now_iso(),
+                }
+            )
+
+    # -- webhooks ---------------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/{tail:.*}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.Response:
+        try:
+            payload = self._decode(await request.read(), request.headers)
+        except (ValueError, KeyError) as exc:
+            return web.json_response({"error": f"cannot read webhook: {exc}"}, status=400)
+        self.recorder.add(request.path, payload)
+        reaction = self._reaction_for(payload)
+        if reaction is not None:
+            await self.perform(list(reaction.actions), payload)
+        return web.json_response({"status": "ok"})
+
+    def _decode(self, raw: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+        body = json.loads(raw)
+        algorithm = headers.get("x-algoritm")
+        if algorithm and isinstance(body, dict) and "encrypted_data" in body:
+            fmt = headers.get("x-format", "base64")
+            plain = node_decrypt(body["encrypted_data"], algorithm, self.em.settings.app_id, fmt)
+            body = json.loads(plain)
+        if not isinstance(body, dict):
+            raise ValueError("webhook body is not a JSON object")
+        return body
+
+    def _reaction_for(self, payload: dict[str, Any]) -> Reaction | None:
+        if not self.reactions or payload.get("voice_id") is None:
+            return None
+        info = self.recorder.info(payload)
+        return next((r for r in self.reactions if matches(r.on, payload, info)), None)
+
+    async def perform(self, actions: list[Action], payload: dict[str, Any]) -> None:
+        while actions:
+            action = actions.pop(0)
+            if action.kind == "wait":
+                self._later(action.seconds, actions, payload)
+                return
+            await self._do(action, payload)
+
+    def _later(self, seconds: float, actions: list[Action], payload: dict[str, Any]) -> None:
+        def fire() -> None:
+            self.em.activity.acquire()  # taken before the task exists, so time waits for it
+            self.track(asyncio.create_task(self._run_released(actions, payload)))
+
+        self.em.clock.call_later(int(seconds * 1000), fire)
+
+    async def _run_released(self, actions: list[Action], payload: dict[str, Any]) -> None:
+        try:
+            await self.perform(actions, payload)
+        finally:
+            self.em.activity.release()
+
+    async def _do(self, action: Action, payload: dict[str, Any]) -> None:
+        bid, vid = payload.get("broadcast_id"), payload.get("voice_id")
+        call = f"{_API}/broadcast/{bid}/call/{vid}"
+        if action.kind == "play":
+            await self._checked("PUT", call + "/play", action.body, "play")
+        elif action.kind == "connect":
+            body = {"from": payload.get("from"), **action.body}
+            await self._checked("PUT", call + "/connect", body, "connect")
+        elif action.kind == "hangup":
+            await self._checked("DELETE", call, None, "hangup")
+        elif action.kind == "stop":
+            await self._checked("DELETE", f"{_API}/broadcast/{bid}", None, "stop")
+
+    def schedule_stop(self, broadcast_id: str, at_ms: int) -> None:
+        def fire() -> None:
+            self.em.activity.acquire()
+            self.track(asyncio.create_task(self._stop_released(broadcast_id)))
+
+        self.em.clock.call_at(at_ms, fire)
+
+    async def _stop_released(self, broadcast_id: str) -> None:
+        try:
+            await self.stop(broadcast_id)
+        finally:
+            self.em.activity.release()

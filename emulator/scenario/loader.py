@@ -1,0 +1,414 @@
+"""Loading scenario files: read YAML or JSON, substitute variables, validate, build `Scenario`.
+
+Every problem is collected with the path where it sits and raised at once as `ScenarioError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from emulator.config import OPTIONS
+from emulator.domain.behaviour import Outcome, Timings
+from emulator.scenario.model import (
+    BRIDGE_OUTCOMES,
+    BridgeSpec,
+    BroadcastSpec,
+    FaultSpec,
+    Match,
+    Mix,
+    OutcomeSpec,
+    Reaction,
+    Rule,
+    Scenario,
+    World,
+)
+from emulator.scenario.numbers import parse_source
+from emulator.scenario.schema import SCHEMA_VERSION, Issue, Node, ScenarioError, Tracker
+from emulator.scenario.script import parse_broadcasts, parse_expectations, parse_reactions
+from emulator.scenario.values import apply_overrides, substitute
+
+__all__ = ["load_scenario", "parse_scenario", "read_tree"]
+
+TOP_KEYS = (
+    "version", "name", "description", "vars", "seed", "credentials", "cli_numbers", "clock",
+    "timings", "prompts", "strict_prompts", "groups", "rules", "faults", "settings", "client",
+    "expect",
+)  # fmt: skip
+OUTCOMES = tuple(o.value for o in Outcome)
+_TIMING_FIELDS = tuple(f.name for f in dataclasses.fields(Timings))
+_SETTING_NAMES = tuple(o.name for o in OPTIONS if o.name not in ("scenario", "host", "port"))
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+_RULE_KEYS = (
+    "match", "number", "prefix", "regex", "group", "attempts", "outcome", "mix", "ring_s",
+    "digits", "press_after_s", "patience_s", "hangup_after_s", "bridge", "comment",
+)  # fmt: skip
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML with 1.2-style scalars: only true/false are booleans (`on:` stays a key), and a
+    number with a leading `+` or `0` stays text (`+919900000001`, `0044...` are phone numbers)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL_TAG, _INT_TAG)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Loader.add_implicit_resolver(_INT_TAG, re.compile(r"^-?(?:0|[1-9][0-9_]*)$"), list("-0123456789"))
+
+
+def read_tree(text: str, source: str) -> Any:
+    """Parse YAML (JSON is accepted: it is YAML too); errors name the line."""
+    try:
+        if source.endswith(".json"):
+            return json.loads(text)
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: safe
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = exc.problem or exc.context or "syntax error"
+        raise ScenarioError(source, [Issue("", f"not valid YAML: {where}{problem}")]) from None
+    except (yaml.YAMLError, ValueError) as exc:
+        raise ScenarioError(source, [Issue("", f"not valid YAML/JSON: {exc}")]) from None
+
+
+def load_scenario(
+    path: str | os.PathLike[str],
+    assignments: Mapping[str, Any] | None = None,
+    scale: float | None = None,
+) -> Scenario:
+    """Read and validate a scenario file (`--set` assignments and `--scale` applied to vars)."""
+    source = os.fspath(path)
+    try:
+        text = Path(source).read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(source, [Issue("", f"cannot read: {exc}")]) from None
+    base_dir = str(Path(source).resolve().parent)
+    return parse_scenario(read_tree(text, source), source, base_dir, assignments or {}, scale)
+
+
+def parse_scenario(
+    tree: Any,
+    source: str = "<scenario>",
+    base_dir: str = ".",
+    assignments: Mapping[str, Any] | None = None,
+    scale: float | None = None,
+) -> Scenario:
+    tracker = Tracker()
+    root = Node(tree, "", tracker)
+    if not root.mapping(TOP_KEYS):
+        raise ScenarioError(source, tracker.issues)
+    names = apply_overrides(root.get("vars") or Node({}, "vars", tracker), assignments or {}, scale)
+    root = Node(substitute(root, names), "", tracker)
+    scenario = _build(root, source, base_dir, names)
+    if tracker.issues:
+        raise ScenarioError(source, tracker.issues)
+    return scenario
+
+
+def _build(root: Node, source: str, base_dir: str, names: dict[str, Any]) -> Scenario:
+    version = root.get("version")
+    if version is None:
+        root.error(f"version is required (the current version is {SCHEMA_VERSION})")
+    elif version.value != SCHEMA_VERSION:
+        version.error(f"unsupported version {version.value!r}; expected {SCHEMA_VERSION}")
+    settings = _settings_layer(root)
+    groups = _groups(root.get("groups"), base_dir)
+    world = World(
+        seed=int(settings.get("seed", 0)),
+        timings=_timings(root.get("timings")),
+        prompts=_prompts(root.get("prompts")),
+        strict_prompts=_flag(root.get("strict_prompts")),
+        rules=_rules(root.get("rules"), tuple(groups)),
+        groups=groups,
+        faults=_faults(root.get("faults")),
+    )
+    settings["timings"] = world.timings
+    client = root.get("client")
+    broadcasts: tuple[BroadcastSpec, ...] = ()
+    reactions: tuple[Reaction, ...] = ()
+    if client is not None and client.mapping(("broadcasts", "reactions")):
+        broadcasts = parse_broadcasts(client.get("broadcasts"), base_dir, tuple(groups))
+        reactions = parse_reactions(client.get("reactions"))
+    name = root.get("name")
+    description = root.get("description")
+    return Scenario(
+        source=source,
+        name=name.text() if name else Path(source).stem,
+        description=description.text() if description else "",
+        world=world,
+        settings=settings,
+        broadcasts=broadcasts,
+        reactions=reactions,
+        expect=parse_expectations(root.get("expect")),
+        vars=names,
+        base_dir=base_dir,
+    )
+
+
+def _flag(node: Node | None) -> bool:
+    return node.boolean() if node is not None else False
+
+
+# -- settings layer ----------------------------------------------------------------------
+def _settings_layer(root: Node) -> dict[str, Any]:
+    """Settings field values the scenario sets (the `scenario` layer of `load_settings`)."""
+    layer: dict[str, Any] = {}
+    generic = root.get("settings")
+    if generic is not None:
+        generic.mapping(_SETTING_NAMES)
+        for key, child in generic.items():
+            if key in _SETTING_NAMES:
+                _setting(layer, key, child)
+    for key in ("seed", "cli_numbers"):
+        given = root.get(key)
+        if given is not None:
+            _setting(layer, key, given)
+    credentials = root.get("credentials")
+    if credentials is not None and credentials.mapping(("app_id", "app_key")):
+        for key, child in credentials.items():
+            layer[key] = child.text()
+    clock = root.get("clock")
+    if clock is not None:
+        _clock(layer, clock)
+    return layer
+
+
+def _setting(layer: dict[str, Any], name: str, node: Node) -> None:
+    option = next(o for o in OPTIONS if o.name == name)
+    value = node.value
+    if isinstance(value, list):
+        value = ",".join(str(v) for v in value)
+    try:
+        parsed = option.parse(str(value).lower() if isinstance(value, bool) else str(value))
+    except (ValueError, TypeError) as exc:
+        node.error(f"invalid value {value!r}: {exc}")
+        return
+    layer["start_ms" if name == "start" else name] = parsed
+
+
+def _clock(layer: dict[str, Any], node: Node) -> None:
+    if isinstance(node.value, str):
+        _setting(layer, "clock", node)
+        return
+    if node.mapping(("mode", "start", "speed", "settle_ms")):
+        for key, child in node.items():
+            _setting(layer, "clock" if key == "mode" else key, child)
+
+
+# -- world -----------------------------------------------------------------------------
+def _timings(node: Node | None) -> Timings:
+    if node is None or not node.mapping(_TIMING_FIELDS):
+        return Timings()
+    values: dict[str, Any] = {}
+    for key, child in node.items():
+        if key == "words_per_minute":
+            values[key] = child.number(150.0, minimum=1.0)
+        else:
+            values[key] = child.integer(getattr(Timings(), key))
+    return Timings(**values)
+
+
+def _prompts(node: Node | None) -> dict[str, int]:
+    if node is None or not node.mapping():
+        return {}
+    return {name: child.integer(5, minimum=1) for name, child in node.items()}
+
+
+def _groups(node: Node | None, base_dir: str) -> dict[str, Any]:
+    if node is None or not node.mapping():
+        return {}
+    return {name: parse_source(child, base_dir, allow_group=False) for name, child in node.items()}
+
+
+def _outcome(node: Node, options: tuple[str, ...]) -> OutcomeSpec:
+    if isinstance(node.value, Mapping):
+        return _mix(node, options)
+    if options is BRIDGE_OUTCOMES and node.value == "human":
+        return "answer"
+    return node.choice(options, "outcome") or options[0]
+
+
+def _mix(node: Node, options: tuple[str, ...]) -> Mix:
+    weights: list[tuple[str, float]] = []
+    node.mapping(options)
+    for key, child in node.items():
+        weight = child.number(0.0)
+        if key in options and weight > 0:
+            weights.append((key, weight))
+    if not weights:
+        node.error("a mix needs at least one outcome with a weight above 0")
+        return Mix(((options[0], 1.0),))
+    return Mix(tuple(weights))
+
+
+def _rules(node: Node | None, groups: tuple[str, ...]) -> tuple[Rule, ...]:
+    if node is None:
+        return ()
+    return tuple(rule for child in node.elements() if (rule := _rule(child, groups)) is not None)
+
+
+def _rule(node: Node, groups: tuple[str, ...]) -> Rule | None:
+    if not node.mapping(_RULE_KEYS):
+        return None
+    match = _match(node)
+    if match.kind == "group" and match.value not in groups:
+        node.error(f"unknown group {match.value!r}; define it under groups")
+    attempts: tuple[OutcomeSpec, ...] = ()
+    spec = node.get("attempts")
+    if spec is not None:
+        attempts = tuple(_outcome(child, OUTCOMES) for child in spec.elements())
+        if not attempts and isinstance(spec.value, list):
+            spec.error("must list at least one outcome")
+    for key in ("outcome", "mix"):
+        single = node.get(key)
+        if single is not None:
+            attempts = (_outcome(single, OUTCOMES),)
+    return Rule(
+        match=match,
+        attempts=attempts,
+        ring_s=_opt_int(node, "ring_s"),
+        digits=_digits(node.get("digits")),
+        press_after_s=_opt_int(node, "press_after_s"),
+        patience_s=_opt_int(node, "patience_s"),
+        hangup_after_s=_opt_int(node, "hangup_after_s"),
+        bridge=_bridge(node.get("bridge")),
+    )
+
+
+def _opt_int(node: Node, key: str) -> int | None:
+    child = node.get(key)
+    return None if child is None else child.integer()
+
+
+def _match(node: Node) -> Match:
+    """`match: {number|prefix|regex|group: ...}` or the same key directly on the rule."""
+    holder: Node = node.get("match") or node
+    if holder is not node and isinstance(holder.value, str) and holder.value == "any":
+        return Match("any")
+    if holder is not node and not holder.mapping(("number", "prefix", "regex", "group", "any")):
+        return Match("any")
+    kinds = [k for k in ("number", "prefix", "regex", "group", "any") if holder.get(k) is not None]
+    if len(kinds) != 1:
+        node.error("a rule needs exactly one of match.number, prefix, regex, group or any")
+        return Match("any")
+    child = holder.get(kinds[0])
+    assert child is not None
+    if kinds[0] == "any":
+        return Match("any")
+    text = child.text()
+    if kinds[0] == "regex":
+        try:
+            return Match("regex", text, re.compile(text))
+        except re.error as exc:
+            child.error(f"not a regular expression: {exc}")
+    return Match(kinds[0], text)
+
+
+def _digits(node: Node | None) -> tuple[str | None, ...] | None:
+    if node is None:
+        return None
+    if not isinstance(node.value, list):
+        return (_digit(node),)
+    return tuple(_digit(child) for child in node.elements())
+
+
+def _digit(node: Node) -> str | None:
+    if node.value is None or node.value == "":
+        return None
+    text = node.text()
+    if not re.fullmatch(r"[0-9*#]{1,32}", text):
+        node.error(f"digits must be 0-9, * or #, not {text!r}")
+    return text
+
+
+def _bridge(node: Node | None) -> BridgeSpec | None:
+    if node is None:
+        return None
+    if isinstance(node.value, str):
+        return BridgeSpec(_outcome(node, BRIDGE_OUTCOMES))
+    if not node.mapping(("outcome", "mix", "ring_s", "talk_s")):
+        return None
+    spec = node.get("outcome") or node.get("mix")
+    return BridgeSpec(
+        outcome=_outcome(spec, BRIDGE_OUTCOMES) if spec is not None else "answer",
+        ring_s=_opt_int(node, "ring_s"),
+        talk_s=_opt_int(node, "talk_s"),
+    )
+
+
+# -- faults ----------------------------------------------------------------------------
+_FAULT_KEYS = (
+    "url", "path", "method", "status", "timeout", "delay_s", "retry_after_s", "times",
+    "from_s", "until_s",
+)  # fmt: skip
+
+
+def _faults(node: Node | None) -> tuple[FaultSpec, ...]:
+    if node is None or not node.mapping(("webhooks", "api")):
+        return ()
+    out: list[FaultSpec] = []
+    for kind, key in (("webhook", "webhooks"), ("api", "api")):
+        group = node.get(key)
+        if group is not None:
+            out.extend(f for child in group.elements() if (f := _fault(kind, child)) is not None)
+    return tuple(out)
+
+
+def _fault(kind: str, node: Node) -> FaultSpec | None:
+    if not node.mapping(_FAULT_KEYS):
+        return None
+    target_key = "url" if kind == "webhook" else "path"
+    for key in ("url", "path", "method", "retry_after_s", "timeout"):
+        wrong = key == ("path" if kind == "webhook" else "url") or (
+            kind == "webhook" and key in ("method", "retry_after_s")
+        )
+        if wrong and node.get(key) is not None:
+            node.error(f"{key} does not apply to {kind} faults")
+    if kind == "api" and node.get("timeout") is not None:
+        node.error("timeout does not apply to api faults (use delay_s)")
+    target = node.get(target_key)
+    if target is not None:
+        try:
+            re.compile(target.text())
+        except re.error as exc:
+            target.error(f"not a regular expression: {exc}")
+    status = node.get("status")
+    code = status.integer(500, minimum=100) if status is not None else None
+    if code is not None and code > 599:
+        node.error("status must be an HTTP status (100-599)")
+    spec = FaultSpec(
+        kind=kind,
+        target=target.text() if target is not None else None,
+        method=_text_or_none(node.get("method")),
+        status=code,
+        timeout=_flag(node.get("timeout")),
+        delay_s=_opt_number(node, "delay_s") or 0.0,
+        retry_after_s=_opt_int(node, "retry_after_s"),
+        times=_opt_int(node, "times"),
+        from_s=_opt_number(node, "from_s"),
+        until_s=_opt_number(node, "until_s"),
+    )
+    if spec.status is None and not spec.timeout and spec.delay_s <= 0:
+        node.error("a fault needs status, timeout or delay_s")
+    return spec
+
+
+def _text_or_none(node: Node | None) -> str | None:
+    return None if node is None else node.text()
+
+
+def _opt_number(node: Node, key: str) -> float | None:
+    child = node.get(key)
+    return None if child is None else child.number()

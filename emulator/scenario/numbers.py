@@ -1,0 +1,177 @@
+"""Number sources of a scenario: a list, a CSV file, a named group, or numbers made with Faker.
+
+Generated numbers depend only on (country, count, seed): the same scenario always dials the same
+numbers. They are E.164-shaped (`+` country code, national digits) and distinct.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from faker import Faker
+
+from emulator.api.dialects import normalise_number
+from emulator.scenario.model import NumberSource
+from emulator.scenario.schema import Node
+
+__all__ = ["COUNTRIES", "generate_numbers", "parse_source", "resolve_numbers"]
+
+# ISO country code -> (Faker locale, calling code)
+COUNTRIES: dict[str, tuple[str, str]] = {
+    "AU": ("en_AU", "61"),
+    "BR": ("pt_BR", "55"),
+    "CA": ("en_CA", "1"),
+    "DE": ("de_DE", "49"),
+    "ES": ("es_ES", "34"),
+    "FR": ("fr_FR", "33"),
+    "GB": ("en_GB", "44"),
+    "IN": ("en_IN", "91"),
+    "IT": ("it_IT", "39"),
+    "JP": ("ja_JP", "81"),
+    "MX": ("es_MX", "52"),
+    "NL": ("nl_NL", "31"),
+    "US": ("en_US", "1"),
+}
+_EXTENSION = re.compile(r"(x|ext\.?)\s*\d+$", re.IGNORECASE)
+_MAX_GENERATED = 10_000_000
+
+
+def parse_source(node: Node, base_dir: str, allow_group: bool = True) -> NumberSource:
+    """`[n1, n2]`, `"n1,n2"`, `{numbers: [...]}`, `{csv: file, column: name}`,
+    `{generate: {country: IN, count: 100, seed: 1}}` or `{group: name}`."""
+    value = node.value
+    if isinstance(value, (list, str)):
+        return NumberSource("list", _number_list(node))
+    keys = ("numbers", "csv", "column", "generate", "group")
+    if not node.mapping(keys if allow_group else keys[:-1]):
+        return NumberSource("list")
+    numbers, path, generate, group = (node.get(k) for k in ("numbers", "csv", "generate", "group"))
+    given = [n for n in (numbers, path, generate, group) if n is not None]
+    if len(given) != 1:
+        kinds = "numbers, csv, generate" + (", group" if allow_group else "")
+        node.error(f"give exactly one of {kinds}")
+        return NumberSource("list")
+    if numbers is not None:
+        return NumberSource("list", _number_list(numbers))
+    if path is not None:
+        return _csv_source(node, path, base_dir)
+    if group is not None:
+        return NumberSource("group", group=group.text())
+    assert generate is not None
+    return _generate_source(generate)
+
+
+def _number_list(node: Node) -> tuple[str, ...]:
+    if isinstance(node.value, str):
+        items = [Node(part.strip(), node.path, node.tracker) for part in node.value.split(",")]
+    else:
+        items = list(node.elements())
+    out = []
+    for item in items:
+        number = normalise_number(item.value)
+        if number is None:
+            item.error(f"{item.value!r} is not a phone number (4-20 digits, one leading +)")
+        else:
+            out.append(number)
+    return tuple(out)
+
+
+def _csv_source(node: Node, path: Node, base_dir: str) -> NumberSource:
+    column = node.get("column")
+    file = Path(base_dir, path.text())
+    source = NumberSource("csv", path=str(file), column=column.text() if column else None)
+    try:
+        read_csv(source)
+    except (OSError, ValueError) as exc:
+        path.error(str(exc))
+    return source
+
+
+def _generate_source(node: Node) -> NumberSource:
+    if not node.mapping(("country", "count", "seed")):
+        return NumberSource("generate")
+    country = node.get("country")
+    count = node.get("count")
+    seed = node.get("seed")
+    code = country.text().upper() if country else "IN"
+    if country is not None and code not in COUNTRIES:
+        country.error(f"unknown country {code!r}; expected one of {', '.join(COUNTRIES)}")
+    total = count.integer(0, minimum=1) if count else 0
+    if count is None:
+        node.error("count is required")
+    elif total > _MAX_GENERATED:
+        count.error(f"must be at most {_MAX_GENERATED}")
+    return NumberSource(
+        "generate", country=code, count=total, seed=seed.integer() if seed is not None else None
+    )
+
+
+def read_csv(source: NumberSource) -> tuple[str, ...]:
+    """Numbers from a CSV file: the named column, or the first column; a header is skipped."""
+    with open(source.path, newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
+    if not rows:
+        raise ValueError(f"{source.path}: no rows")
+    index = 0
+    header = [cell.strip() for cell in rows[0]]
+    if source.column is not None:
+        if source.column not in header:
+            raise ValueError(f"{source.path}: no column {source.column!r} in {header}")
+        index = header.index(source.column)
+    numbers = []
+    for line, row in enumerate(rows, start=1):
+        number = normalise_number(row[index].strip()) if index < len(row) else None
+        if number is None:
+            if line == 1:
+                continue  # a header
+            raise ValueError(
+                f"{source.path}: line {line}: {row[index : index + 1]} is not a number"
+            )
+        numbers.append(number)
+    return tuple(numbers)
+
+
+def generate_numbers(country: str, count: int, seed: int) -> tuple[str, ...]:
+    """`count` distinct numbers of `country`, made by Faker seeded with `seed`."""
+    locale, calling = COUNTRIES[country]
+    fake = Faker(locale)
+    fake.seed_instance(seed)
+    seen: dict[str, None] = {}
+    while len(seen) < count:
+        number = _e164(fake.phone_number(), calling)
+        if number is not None:
+            seen.setdefault(number)
+    return tuple(seen)
+
+
+def _e164(raw: str, calling: str) -> str | None:
+    text = _EXTENSION.sub("", raw).replace("(0)", "")
+    digits = re.sub(r"\D", "", text)
+    if text.lstrip().startswith("+"):
+        national = digits[len(calling) :] if digits.startswith(calling) else ""
+    else:
+        national = digits[2:] if digits.startswith("00") else digits
+        national = national.lstrip("0")
+    if not 6 <= len(national) <= 12:
+        return None
+    return f"+{calling}{national}"
+
+
+def resolve_numbers(
+    source: NumberSource, groups: Mapping[str, NumberSource], seed: int
+) -> tuple[str, ...]:
+    """The numbers a source stands for (a group is resolved through `groups`)."""
+    if source.kind == "group":
+        group = groups.get(source.group)
+        if group is None:
+            raise ValueError(f"unknown group {source.group!r}")
+        return resolve_numbers(group, groups, seed)
+    if source.kind == "csv":
+        return read_csv(source)
+    if source.kind == "generate":
+        own = seed if source.seed is None else source.seed
+        return generate_numbers(source.country, source.count, own)
+    return source.numbers

@@ -1,0 +1,298 @@
+"""Parsing the client script (broadcasts to create, reactions to events) and the expectations."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from emulator.api.dialects import normalise_number
+from emulator.scenario.model import (
+    Action,
+    BroadcastSpec,
+    Count,
+    EventMatch,
+    Expectations,
+    NumberSource,
+    Reaction,
+)
+from emulator.scenario.numbers import parse_source
+from emulator.scenario.schema import Node
+
+__all__ = [
+    "DIALECTS",
+    "RESULT_REASONS",
+    "parse_broadcasts",
+    "parse_event_match",
+    "parse_expectations",
+    "parse_reactions",
+]
+
+DIALECTS = ("documented", "2020", "2023", "v2")
+RESULT_REASONS = ("success", "Busy", "NoAnswer", "AMD", "Invalid", "Stopped")
+_BROADCAST_KEYS = (
+    "name", "numbers", "dialect", "from", "play", "retries", "event_path", "call_path", "body",
+    "at_s", "stop_at_s",
+)  # fmt: skip
+_MATCH_KEYS = (
+    "event", "state", "playstate", "prompt_ref", "digit", "every", "number", "broadcast", "attempt",
+)  # fmt: skip
+_ACTIONS = ("play", "connect", "hangup", "stop", "wait")
+PLAYSTATES = ("initiated", "playfinished", "failederror", "menutimeout", "digitcollected")
+_EXPECT_KEYS = (
+    "completed", "completion", "broadcasts", "results", "numbers", "events", "event_matches",
+    "sequences", "no_lost_webhooks", "max_virtual_s",
+)  # fmt: skip
+
+
+# -- broadcasts ------------------------------------------------------------------------
+def parse_broadcasts(
+    node: Node | None, base_dir: str, groups: tuple[str, ...] = ()
+) -> tuple[BroadcastSpec, ...]:
+    if node is None:
+        return ()
+    specs = []
+    for child in node.elements():
+        spec = _broadcast(child, base_dir)
+        if spec is None:
+            continue
+        if spec.numbers.kind == "group" and spec.numbers.group not in groups:
+            child.error(f"unknown group {spec.numbers.group!r}; define it under groups")
+        specs.append(spec)
+    names = [s.name for s in specs]
+    for name in {n for n in names if names.count(n) > 1}:
+        node.error(f"broadcast name {name!r} is used twice")
+    return tuple(specs)
+
+
+def _broadcast(node: Node, base_dir: str) -> BroadcastSpec | None:
+    if not node.mapping(_BROADCAST_KEYS):
+        return None
+    numbers = node.get("numbers")
+    if numbers is None:
+        node.error("numbers is required")
+    source = parse_source(numbers, base_dir) if numbers else NumberSource("list")
+    dialect = node.get("dialect")
+    name = node.get("name")
+    interval, retries = _retries(node.get("retries"))
+    from_node = node.get("from")
+    from_number = "919999999999"
+    if from_node is not None:
+        from_number = from_node.text()
+        if normalise_number(from_number) is None:
+            from_node.error(f"{from_number!r} is not a phone number")
+    return BroadcastSpec(
+        name=name.text() if name else f"broadcast {node.path.rsplit('[', 1)[-1].rstrip(']')}",
+        numbers=source,
+        dialect=(dialect.choice(DIALECTS, "dialect") if dialect else None) or "documented",
+        from_number=from_number,
+        play=_object(node.get("play")),
+        retry_interval_s=interval,
+        retries=retries,
+        event_path=_path(node.get("event_path"), "/event"),
+        call_path=_path(node.get("call_path"), "/call"),
+        body=_object(node.get("body")) or {},
+        at_s=_number(node.get("at_s")) or 0.0,
+        stop_at_s=_number(node.get("stop_at_s")),
+    )
+
+
+def _retries(node: Node | None) -> tuple[float | None, int | None]:
+    if node is None or not node.mapping(("interval_s", "count")):
+        return None, None
+    interval, count = node.get("interval_s"), node.get("count")
+    return (
+        interval.number() if interval is not None else None,
+        count.integer() if count is not None else None,
+    )
+
+
+def _object(node: Node | None) -> dict[str, Any] | None:
+    if node is None or not node.mapping():
+        return None
+    return dict(node.value)
+
+
+def _path(node: Node | None, default: str) -> str:
+    if node is None:
+        return default
+    text = node.text(default)
+    if not text.startswith(("/", "http://", "https://")):
+        node.error("must be a path starting with / or a full http(s) URL")
+    return text
+
+
+def _number(node: Node | None) -> float | None:
+    return None if node is None else node.number()
+
+
+# -- reactions -------------------------------------------------------------------------
+def parse_reactions(node: Node | None) -> tuple[Reaction, ...]:
+    if node is None:
+        return ()
+    out = []
+    for child in node.elements():
+        if not child.mapping(("on", "do")):
+            continue
+        on, do = child.get("on"), child.get("do")
+        if on is None or do is None:
+            child.error("a reaction needs on and do")
+            continue
+        out.append(Reaction(parse_event_match(on), _actions(do)))
+    return tuple(out)
+
+
+def parse_event_match(node: Node) -> EventMatch:
+    """`connected` (a state or playstate name) or `{state, playstate, prompt_ref, digit, ...}`."""
+    if isinstance(node.value, str):
+        return EventMatch(event=node.value)
+    if not node.mapping(_MATCH_KEYS):
+        return EventMatch()
+    values: dict[str, Any] = {}
+    for key, child in node.items():
+        if key in ("every", "attempt"):
+            values[key] = child.integer(1, minimum=1)
+        elif key == "number":
+            values[key] = normalise_number(child.value)
+            if values[key] is None:
+                child.error(f"{child.value!r} is not a phone number")
+        elif key == "playstate":
+            values[key] = child.choice(PLAYSTATES, "playstate")
+        else:
+            values[key] = child.text()
+    return EventMatch(**values)
+
+
+def _actions(node: Node) -> tuple[Action, ...]:
+    items = list(node.elements()) if isinstance(node.value, list) else [node]
+    return tuple(a for item in items if (a := _action(item)) is not None)
+
+
+def _action(node: Node) -> Action | None:
+    if isinstance(node.value, str):
+        kind = node.choice(_ACTIONS, "action")
+        if kind in ("play", "connect", "wait"):
+            node.error(f"{kind} needs arguments, e.g. {{{kind}: ...}}")
+            return None
+        return Action(kind) if kind else None
+    if not node.mapping(_ACTIONS) or len(node.value) != 1:
+        if isinstance(node.value, Mapping) and len(node.value) != 1:
+            node.error("an action is one of play, connect, hangup, stop or wait")
+        return None
+    kind, child = next(node.items())
+    if kind == "wait":
+        return Action("wait", seconds=child.number())
+    if kind in ("hangup", "stop"):
+        return Action(kind)
+    body = _object(child) or {}
+    if kind == "play" and not any(k in body for k in ("text", "prompt_name", "prompt_ref")):
+        child.error("play needs text, prompt_name or prompt_ref")
+    if kind == "connect" and normalise_number(body.get("to")) is None:
+        child.error("connect needs to: a phone number")
+    return Action(kind, body=body)
+
+
+# -- expectations ----------------------------------------------------------------------
+def parse_expectations(node: Node | None) -> Expectations:
+    if node is None or not node.mapping(_EXPECT_KEYS):
+        return Expectations()
+    get = node.get
+    completed = get("completed")
+    lost = get("no_lost_webhooks")
+    max_virtual = get("max_virtual_s")
+    return Expectations(
+        completed=_count(completed) if completed is not None else None,
+        completion=_counts(get("completion"), ("successful", "failed", "total")),
+        broadcasts=_per_broadcast(get("broadcasts")),
+        results=_counts(get("results"), RESULT_REASONS),
+        numbers=_per_number(get("numbers")),
+        events=_counts(get("events"), None),
+        event_matches=_event_matches(get("event_matches")),
+        sequences=_sequences(get("sequences")),
+        no_lost_webhooks=lost.boolean() if lost is not None else False,
+        max_virtual_s=max_virtual.number() if max_virtual is not None else None,
+    )
+
+
+def _count(node: Node) -> Count:
+    if isinstance(node.value, Mapping):
+        if not node.mapping(("min", "max")):
+            return Count()
+        low, high = node.get("min"), node.get("max")
+        return Count(low.integer() if low else None, high.integer() if high else None)
+    value = node.integer()
+    return Count(value, value)
+
+
+def _counts(node: Node | None, keys: tuple[str, ...] | None) -> dict[str, Count]:
+    if node is None or not node.mapping(keys):
+        return {}
+    return {key: _count(child) for key, child in node.items()}
+
+
+def _per_broadcast(node: Node | None) -> dict[str, dict[str, Any]]:
+    if node is None or not node.mapping():
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for name, child in node.items():
+        if not child.mapping(("state", "successful", "failed", "total")):
+            continue
+        entry: dict[str, Any] = {}
+        for key, value in child.items():
+            if key == "state":
+                entry[key] = value.choice(("completed", "stopped"), "broadcast state")
+            else:
+                entry[key] = _count(value)
+        out[name] = entry
+    return out
+
+
+def _per_number(node: Node | None) -> dict[str, dict[str, Any]]:
+    if node is None or not node.mapping(numeric_keys=True):
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for raw, child in node.items():
+        number = normalise_number(raw)
+        if number is None:
+            child.error(f"{raw!r} is not a phone number")
+            continue
+        if isinstance(child.value, str):
+            out[number] = {"result": child.choice(RESULT_REASONS, "result")}
+            continue
+        if not child.mapping(("result", "attempts")):
+            continue
+        entry: dict[str, Any] = {}
+        result, attempts = child.get("result"), child.get("attempts")
+        if result is not None:
+            entry["result"] = result.choice(RESULT_REASONS, "result")
+        if attempts is not None:
+            entry["attempts"] = _count(attempts)
+        out[number] = entry
+    return out
+
+
+def _event_matches(node: Node | None) -> tuple[tuple[EventMatch, Count], ...]:
+    if node is None:
+        return ()
+    out = []
+    for child in node.elements():
+        if not child.mapping(("match", "count")):
+            continue
+        match, count = child.get("match"), child.get("count")
+        if match is None or count is None:
+            child.error("needs match and count")
+            continue
+        out.append((parse_event_match(match), _count(count)))
+    return tuple(out)
+
+
+def _sequences(node: Node | None) -> dict[str, tuple[str, ...]]:
+    if node is None or not node.mapping(numeric_keys=True):
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    for raw, child in node.items():
+        number = normalise_number(raw)
+        if number is None:
+            child.error(f"{raw!r} is not a phone number")
+            continue
+        out[number] = tuple(item.text() for item in child.elements())
+    return out
