@@ -411,3 +411,30 @@ async def test_events_of_one_number_arrive_in_order_across_attempts(
         (2, "initiated"),
         (2, "disconnected"),
     ]
+
+
+async def test_reset_mid_campaign_leaves_a_clean_emulator(emu: Any, make_receiver: Any) -> None:
+    old = await make_receiver()
+    gate = asyncio.Event()
+
+    async def stuck(event: dict[str, Any]) -> None:
+        await gate.wait()  # a delivery of the old campaign is in flight during the reset
+
+    old.react = stuck
+    await emu.api.create([PERSON, NO_ANSWER], old)
+    await old.wait_for(lambda r: len(r.events) >= 1)
+    await emu.api.control("POST", "/reset")
+    fresh = await make_receiver()
+    created = await emu.api.create([BUSY_THEN_PERSON], fresh)
+    gate.set()
+    done = await emu.api.wait_complete(fresh)
+    assert done["app_instance"] == created["app_instance"]
+    assert [e[1:3] for e in fresh.calls(BUSY_THEN_PERSON)][:3] == [
+        ("initiated", "09:00:00"),
+        ("disconnected", "09:00:01"),
+        ("initiated", "09:00:06"),
+    ]
+    assert done["timestamp"] == "2026-01-01T09:00:21.000Z"
+    assert old.completion() is None  # the forgotten campaign sends nothing more
+    health = await emu.api.control("GET", "/health")
+    assert health["broadcasts"] == 1 and health["in_flight"] == 0
