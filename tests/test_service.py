@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emulator.domain.behaviour import MagicNumbers, Timings, tts_seconds
 from emulator.domain.dialrate import DialBook
@@ -472,3 +474,62 @@ def test_dial_book_handles_a_million_numbers_in_order() -> None:
     assert slots[-1] == START + 9_999_000
     assert slots == sorted(slots)
     assert DialBook(0).book(START + 1, START) == START + 1
+
+
+_TAILS = ["0001", "0002", "0003", "0004", "0005", "0006", "4567"]
+_STARTS = {"initiated"}
+_NEXT = {
+    "initiated": {"ringing", "disconnected"},
+    "ringing": {"connected", "disconnected"},
+    "connected": {"disconnected"},
+}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.sampled_from(_TAILS), min_size=1, max_size=8),
+    st.integers(0, 4),
+    st.integers(0, 40),
+    st.integers(0, 3),
+    st.one_of(st.none(), st.integers(0, 200)),
+    st.booleans(),
+)
+def test_any_broadcast_ends_once_with_consistent_counts(
+    tails: list[str],
+    retries: int,
+    interval_s: int,
+    dial_rate: int,
+    stop_at: int | None,
+    with_play: bool,
+) -> None:
+    w = make_world(dial_rate=dial_rate)
+    numbers = [f"1555{i:03d}{tail}" for i, tail in enumerate(tails)]
+    b = w.service.create(
+        command(
+            *numbers,
+            play=HELLO if with_play else None,
+            interval_ms=interval_s * 1000,
+            attempts=retries + 1,
+        )
+    )
+    if stop_at is not None:
+        w.at(stop_at)
+        w.service.stop(b)
+    w.run()
+    assert len(w.sink.finished) == 1
+    assert b.successful + b.failed == b.finished == len(numbers)
+    assert b.live_legs == 0 and w.clock.pending == 0
+    for target in b.targets:
+        assert target.result is not None
+        assert 0 <= target.attempts <= retries + 1
+    for number in set(numbers):
+        state: dict[int, str] = {}
+        for attempt, event, *_ in w.sink.of(number):
+            if event.startswith("play:") or event.startswith("bridge:"):
+                assert state[attempt] == "connected"
+                continue
+            previous = state.get(attempt)
+            assert event in (_NEXT[previous] if previous else _STARTS), (number, attempt, event)
+            state[attempt] = event
+        assert set(state.values()) <= {"disconnected"}
+    assert w.sink.events[-1] == ("broadcast", b.state.value, (b.ended_ms - START) // 1000)

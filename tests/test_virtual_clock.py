@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from emulator.sim.clock import ClockMode, VirtualClock, format_iso, parse_iso
 
 START = parse_iso("2026-01-01T09:00:00Z")
@@ -206,3 +209,33 @@ def test_iso_formatting_matches_javascript_to_iso_string() -> None:
     assert parse_iso("2026-01-01T10:00:00+01:00") == START
     assert parse_iso("2026-01-01T09:00:00") == START
     assert parse_iso(format_iso(START + 999)) == START + 999
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 50), st.integers(-2, 2), st.booleans()), min_size=1, max_size=40
+    ),
+    st.lists(st.integers(0, 60), min_size=1, max_size=5),
+)
+def test_any_schedule_fires_in_order_and_counts_pending(
+    plan: list[tuple[int, int, bool]], jumps: list[int]
+) -> None:
+    """Random timers (due, priority, cancelled?) and jumps: order and pending always agree with
+    a plain sort of what was scheduled."""
+    clock = VirtualClock(START, ClockMode.MANUAL)
+    fired: list[int] = []
+    timers = [
+        clock.call_at(START + due, fired.append, i, priority=prio)
+        for i, (due, prio, _) in enumerate(plan)
+    ]
+    for timer, (_, _, cancel) in zip(timers, plan, strict=True):
+        if cancel:
+            clock.cancel(timer)
+    live = sorted((due, prio, i) for i, (due, prio, cancel) in enumerate(plan) if not cancel)
+    assert clock.pending == len(live)
+    for target in sorted(jumps):
+        clock.jump_to(START + target)
+        expected = [i for due, _, i in live if due <= target]
+        assert fired == expected
+        assert clock.pending == len(live) - len(expected)
