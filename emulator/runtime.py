@@ -212,4 +212,5 @@ class Emulator:
                 "snapshots": self.snapshots,
             },
             "in_flight": self.activity.held,
+            "timer_errors": self.clock.errors,
         }

@@ -105,7 +105,10 @@ class EventEmitter:
     def _send_call(self, leg: CallLeg, payload: Payload) -> None:
         broadcast = leg.broadcast
         broadcast.outstanding += 1
-        self.transport.send(leg.voice_id, broadcast.per_call_url, payload, broadcast)
+        # one channel per number, not per attempt: a retry's events never overtake the last
+        # events of the attempt before it
+        channel = f"{broadcast.broadcast_id}#{leg.target.index}"
+        self.transport.send(channel, broadcast.per_call_url, payload, broadcast)
 
     def delivery_settled(self, broadcast: Broadcast) -> None:
         broadcast.outstanding -= 1
