@@ -251,7 +251,9 @@ def _end_interrupted(b: Broadcast, now_ms: int) -> None:
 
 
 def _restore_delivery(emulator: Emulator, row: dict[str, Any]) -> Delivery:
-    leg = emulator.store.legs.get(row["channel"])
+    # per-call events name their call; their delivery gates the broadcast's completion event
+    voice_id = row["payload"].get("voice_id") if isinstance(row["payload"], dict) else None
+    leg = emulator.store.legs.get(voice_id) if isinstance(voice_id, str) else None
     owner = leg.broadcast if leg is not None and row["state"] == "pending" else None
     if owner is not None:
         owner.outstanding += 1
