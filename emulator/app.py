@@ -22,6 +22,8 @@ __all__ = ["EMULATOR", "EmulatorRunner", "create_app"]
 
 log = logging.getLogger("emulator")
 KEEPALIVE_S = 75.0  # clients must always be the side that closes (CONTRACT §3)
+LINGER_S = 1.0  # after answering a request whose body was not read (413, 401), read and drop
+# the rest for at most this long: enough for a local client, and shutdown is not held up
 
 
 def create_app(
@@ -88,6 +90,7 @@ class EmulatorRunner(web.AppRunner):
     def __init__(self, app: web.Application, **kwargs: Any) -> None:
         kwargs.setdefault("keepalive_timeout", KEEPALIVE_S)
         kwargs.setdefault("access_log", None)
+        kwargs.setdefault("lingering_time", LINGER_S)
         super().__init__(app, **kwargs)
 
     async def _make_server(self) -> web.Server:

@@ -20,7 +20,7 @@ from emulator.config import OPTIONS, Settings, load_settings
 from emulator.scenario import commands as scenario_commands
 from emulator.scenario import load_scenario
 
-__all__ = ["build_parser", "main", "serve"]
+__all__ = ["build_parser", "display_url", "main", "serve"]
 
 log = logging.getLogger("emulator")
 Command = Callable[[argparse.Namespace], int]
@@ -87,7 +87,9 @@ async def serve(settings: Settings, ready: Callable[[str], None] | None = None) 
     """Serve until SIGINT/SIGTERM; prints one line with the URL, credentials and clock mode."""
     tls = _ssl_context(settings)  # before anything starts, so a bad file leaves nothing open
     app = create_app(settings)
-    runner = EmulatorRunner(app, handle_signals=False)
+    runner = EmulatorRunner(
+        app, handle_signals=False, shutdown_timeout=max(0.1, settings.shutdown_grace_s)
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
     await site.start()
@@ -119,14 +121,27 @@ def _bound_url(site: web.TCPSite, settings: Settings, tls: bool) -> str:
     sockets = getattr(server, "sockets", None) or []
     if sockets:
         port = sockets[0].getsockname()[1]
+    return display_url(settings.host, port, tls)
+
+
+def display_url(host: str, port: int, tls: bool) -> str:
+    """The base URL a client on this machine uses for a server bound to `host`:`port`."""
     scheme = "https" if tls else "http"
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
     return f"{scheme}://{host}:{port}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:  # argparse has printed the usage error (or --help)
+        return exc.code if isinstance(exc.code, int) else 2
     run: Command | None = getattr(args, "run", None)
     if run is None:
         parser.print_help()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.domain.behaviour import Timings
+from emulator.fault_specs import validate_api_spec, validate_webhook_spec
 from emulator.sim.clock import ClockMode, parse_iso
 
 __all__ = ["DEMO_APP_ID", "DEMO_APP_KEY", "OPTIONS", "Option", "Settings", "load_settings"]
@@ -54,8 +55,14 @@ class Settings:
     delivery_log_size: int = 50_000
     state_file: str | None = None
     shutdown_grace_s: float = 5.0
+    api_fault: str | None = None
+    webhook_fault: str | None = None
     log_level: str = "info"
     timings: Timings = field(default_factory=Timings)
+
+    def __post_init__(self) -> None:
+        # `Settings(clock="manual")` from Python code must mean the same as `--clock manual`
+        object.__setattr__(self, "clock", ClockMode(self.clock))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -78,6 +85,32 @@ def _optional(text: str) -> str | None:
     return text or None
 
 
+def _bounded(parse: Callable[[str], Any], name: str, low: float, strict: bool) -> Any:
+    """`parse`, refusing values below `low` (or equal to it when `strict`); argparse shows
+    `name` in its message ("invalid positive value: '0'")."""
+
+    def check(text: str) -> Any:
+        value = parse(text)
+        if value < low or (strict and value == low):
+            raise ValueError(f"must be {'greater than' if strict else 'at least'} {low:g}")
+        return value
+
+    check.__name__ = name
+    return check
+
+
+_non_neg = _bounded(float, "non-negative", 0, False)
+_above_0 = _bounded(float, "positive", 0, True)
+_int_non_neg = _bounded(int, "non-negative", 0, False)
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError("must be between 0 and 65535")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Option:
     """One serve setting: its flag, environment variable, parser and help text."""
@@ -98,18 +131,18 @@ class Option:
 
 OPTIONS: tuple[Option, ...] = (
     Option("host", str, "bind address (default 127.0.0.1)"),
-    Option("port", int, "port; 0 picks a free one (default 8080)"),
+    Option("port", _port, "port; 0 picks a free one (default 8080)"),
     Option("app_id", str, "HTTP Basic user name = APP_ID (default: the demo pair)"),
     Option("app_key", str, "HTTP Basic password = APP_KEY"),
     Option(
         "cli_numbers", _csv, "comma-separated CLI numbers assigned to the project (default: any)"
     ),
     Option("clock", ClockMode, "auto | manual | realtime (default auto)"),
-    Option("settle_ms", float, "auto clock: real quiet time before time may jump (default 20)"),
-    Option("speed", float, "realtime clock: virtual seconds per wall second (default 1.0)"),
+    Option("settle_ms", _non_neg, "auto clock: real quiet time before time may jump (default 20)"),
+    Option("speed", _above_0, "realtime clock: virtual seconds per wall second (default 1.0)"),
     Option("seed", int, "seed of every id and random draw (default 0)"),
     Option("start", parse_iso, "virtual start instant, ISO-8601 (default 2026-01-01T09:00:00Z)"),
-    Option("dial_rate", int, "new call attempts per virtual second; 0 = unlimited"),
+    Option("dial_rate", _int_non_neg, "new call attempts per virtual second; 0 = unlimited"),
     Option("scenario", _optional, "scenario file (YAML or JSON) that configures the world"),
     Option("webhook_encryption", str, "none, or an AES cipher name such as aes256"),
     Option("webhook_format", str, "base64 | hex: encoding of encrypted webhook bodies"),
@@ -134,6 +167,17 @@ OPTIONS: tuple[Option, ...] = (
         "shutdown_grace_s", float, "real seconds to let deliveries finish on shutdown (default 5)"
     ),
     Option("log_level", str, "debug | info | warning | error (default info)"),
+    Option(
+        "api_fault",
+        validate_api_spec,
+        "API faults, e.g. 'POST /broadcast=503x2; GET /broadcast/{id}=429:5' or JSON "
+        "(docs/reliability.md)",
+    ),
+    Option(
+        "webhook_fault",
+        validate_webhook_spec,
+        "webhook faults, e.g. '/call=500x3; *=refuse@0+60' or JSON (docs/reliability.md)",
+    ),
 )
 _BY_NAME = {option.name: option for option in OPTIONS}
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulator import state
 from emulator.api.dialects import CreateLimits, normalise_number
 from emulator.config import Settings
 from emulator.domain.behaviour import Behaviour, MagicNumbers, Timings
 from emulator.domain.ids import IdFactory
 from emulator.domain.service import BroadcastService
 from emulator.domain.store import Store
+from emulator.fault_specs import parse_api_faults, parse_webhook_faults
 from emulator.faults import FaultBook
 from emulator.sim.activity import Activity
 from emulator.sim.clock import VirtualClock
@@ -21,6 +25,8 @@ from emulator.webhooks.dispatcher import DeliveryPolicy, Dispatcher
 from emulator.webhooks.events import EventEmitter
 
 __all__ = ["Emulator", "JournalEntry"]
+
+log = logging.getLogger("emulator")
 
 
 @dataclass(slots=True)
@@ -60,7 +66,8 @@ class Emulator:
         self.store = Store()
         self.ids = IdFactory(settings.seed)
         self.behaviour: Behaviour = behaviour or MagicNumbers(settings.timings)
-        self.faults = FaultBook()
+        self.faults = FaultBook(settings.seed)
+        self._load_flag_faults()
         self.dispatcher = Dispatcher(
             self.clock,
             self.activity,
@@ -88,10 +95,13 @@ class Emulator:
             settings.dial_rate,
         )
         cli = tuple(n for n in (normalise_number(c) for c in settings.cli_numbers) if n)
-        self.limits = CreateLimits(cli, settings.max_numbers, settings.webhook_allow)
+        allow = tuple(host.lower() for host in settings.webhook_allow)
+        self.limits = CreateLimits(cli, settings.max_numbers, allow)
         self.journal: deque[JournalEntry] = deque(maxlen=max(1, settings.journal_size))
         self.journal_dropped = 0
         self._journal_seq = 0
+        self.restored: dict[str, int] = {}
+        self.snapshots = 0
         if settings.scenario and behaviour is None:
             self.load_scenario_file(settings.scenario)
 
@@ -107,13 +117,54 @@ class Emulator:
         if timings is not None:
             self.service.timings = timings
 
+    def _load_flag_faults(self) -> None:
+        now = self.clock.now_ms
+        for fault in parse_api_faults(self.settings.api_fault or "", now):
+            self.faults.add(fault)
+        for webhook_fault in parse_webhook_faults(self.settings.webhook_fault or "", now):
+            self.faults.add(webhook_fault)
+
     async def start(self) -> None:
+        if self.settings.state_file:
+            self._restore_state(self.settings.state_file)
         await self.dispatcher.start()
         self.driver.start()
 
+    def _restore_state(self, path: str) -> None:
+        data = state.read_state(path)
+        if data is None:
+            return
+        try:
+            self.restored = state.restore(self, data)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise state.StateError(f"{path}: damaged state file ({exc!r})") from None
+        log.info("restored %s from %s", self.restored, path)
+
+    async def save_state(self) -> dict[str, Any]:
+        """Write the state file now (atomically); returns what was written."""
+        path = self.settings.state_file
+        if not path:
+            raise ValueError("no --state-file configured")
+        data = state.snapshot(self)
+        written = await asyncio.to_thread(state.write_state, path, data)
+        self.snapshots += 1
+        return {
+            "path": path,
+            "bytes": written,
+            "broadcasts": len(data["broadcasts"]),
+            "legs": sum(len(b["legs"]) for b in data["broadcasts"]),
+            "deliveries": len(data["deliveries"]),
+        }
+
     async def close(self) -> None:
+        """Stop moving time, let queued deliveries finish (bounded), then save the state file."""
         await self.driver.stop()
         await self.dispatcher.close(self.settings.shutdown_grace_s)
+        if self.settings.state_file:
+            try:
+                await self.save_state()
+            except OSError as exc:
+                log.error("could not write the state file %s: %s", self.settings.state_file, exc)
 
     def record(self, entry_fields: dict[str, Any]) -> None:
         self._journal_seq += 1
@@ -150,5 +201,16 @@ class Emulator:
                 "log_dropped": d.dropped,
             },
             "journal": {"size": self.journal.maxlen, "dropped": self.journal_dropped},
+            "faults": {
+                "active": len(self.faults.api) + len(self.faults.webhook),
+                "fired": self.faults.fired_total,
+                "fired_dropped": self.faults.fired_dropped,
+            },
+            "state_file": {
+                "path": self.settings.state_file,
+                "restored": self.restored,
+                "snapshots": self.snapshots,
+            },
             "in_flight": self.activity.held,
+            "timer_errors": self.clock.errors,
         }

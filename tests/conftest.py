@@ -49,6 +49,37 @@ class Receiver:
         done = [e for e in self.events if "resultSet" in e]
         return done[-1] if done else None
 
+    def on(self, path: str) -> list[dict[str, Any]]:
+        """Events received on `path` (e.g. "/event" or "/call"), in arrival order."""
+        return [e for e, p in zip(self.events, self.paths, strict=True) if p == path]
+
+    def calls(self, number: str) -> list[tuple[Any, ...]]:
+        """(attempt, event, virtual time HH:MM:SS, reason) of each per-call event for `number`;
+        play events are named `play:<playstate>`."""
+        return [
+            (
+                e.get("attempt"),
+                e["state"] if "state" in e else f"play:{e.get('playstate')}",
+                str(e.get("timestamp", ""))[11:19],
+                e.get("reason"),
+            )
+            for e in self.for_number(number)
+        ]
+
+    async def wait_for(self, predicate: Callable[[Receiver], bool], timeout: float = 10.0) -> None:
+        """Poll until `predicate(self)` holds, with a bounded wait."""
+        await until(lambda: predicate(self), timeout)
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll `predicate` until it holds; fail after `timeout` real seconds (no blind sleeps)."""
+
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.002)
+
+    await asyncio.wait_for(poll(), timeout)
+
 
 class Api:
     """A small client of the emulated API and control plane."""
@@ -74,7 +105,16 @@ class Api:
             assert r.status == 200, await r.text()
             return await r.json()
 
-    async def create(self, numbers: list[str], receiver: Receiver, **extra: Any) -> dict[str, Any]:
+    async def advance(self, seconds: float) -> dict[str, Any]:
+        answer: dict[str, Any] = await self.control("POST", "/clock/advance", {"seconds": seconds})
+        return answer
+
+    async def run_until_idle(self) -> dict[str, Any]:
+        answer: dict[str, Any] = await self.control("POST", "/clock/run-until-idle")
+        return answer
+
+    def create_body(self, numbers: list[str], receiver: Receiver, **extra: Any) -> dict[str, Any]:
+        """The documented create request (as the vendor page writes it), with `extra` merged."""
         body = {
             "application_name": "test campaign",
             "owner_ref": "xyz",
@@ -93,6 +133,10 @@ class Api:
             "call_handler_url": receiver.url + "/call",
         }
         body.update(extra)
+        return body
+
+    async def create(self, numbers: list[str], receiver: Receiver, **extra: Any) -> dict[str, Any]:
+        body = self.create_body(numbers, receiver, **extra)
         status, answer = await self.call("POST", "/voice/v1/broadcast", body)
         assert status == 200, answer
         return answer
@@ -118,19 +162,35 @@ class Running:
         self.url = url
 
 
+MakeReceiver = Callable[[], Awaitable[Receiver]]
+
+
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", rec.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    rec.url = f"http://127.0.0.1:{port}"
-    yield rec
-    await runner.cleanup()
+async def make_receiver() -> AsyncIterator[MakeReceiver]:
+    """Factory: `await make_receiver()` starts another recording receiver on 127.0.0.1:0."""
+    runners: list[web.AppRunner] = []
+
+    async def start() -> Receiver:
+        rec = Receiver()
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", rec.handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        runners.append(runner)
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        rec.url = f"http://127.0.0.1:{port}"
+        return rec
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def receiver(make_receiver: MakeReceiver) -> Receiver:
+    return await make_receiver()
 
 
 StartEmulator = Callable[..., Awaitable[Running]]

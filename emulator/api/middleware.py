@@ -7,6 +7,7 @@ import binascii
 import hmac
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,12 +25,15 @@ from emulator.errors import (
     PayloadTooLarge,
     Unauthorized,
 )
+from emulator.faults import real_delay
 from emulator.runtime import Emulator
 
 __all__ = [
     "BODY",
+    "BODY_BYTES",
     "CONTROL_PREFIX",
     "DIALECT",
+    "MAX_DEPTH",
     "api_middleware",
     "read_json",
     "render_error",
@@ -38,6 +42,9 @@ __all__ = [
 
 log = logging.getLogger("emulator.api")
 CONTROL_PREFIX = "/_emulator"
+MAX_DEPTH = 64  # deeper JSON is refused: no client sends it, and it costs recursion elsewhere
+JOURNAL_BODY_BYTES = 64 * 1024  # larger bodies are journalled as a summary, to bound memory
+BODY_BYTES = web.RequestKey("body_bytes", int)
 _BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BODY = web.RequestKey("body", object)  # the parsed JSON body, for the journal
@@ -116,27 +123,59 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadRequest(f"body is not valid UTF-8 (byte {exc.start})") from None
+    request[BODY_BYTES] = len(raw)
     try:
         body = json.loads(text)
     except RecursionError:
-        raise BadRequest("body is nested too deeply") from None
+        raise BadRequest(f"body is nested too deeply (at most {MAX_DEPTH} levels)") from None
     except ValueError as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object")
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth_exceeds(body, MAX_DEPTH):
+        raise BadRequest(f"body is nested too deeply (at most {MAX_DEPTH} levels)")
+    if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(body):
+        raise BadRequest("body holds an unpaired UTF-16 surrogate (\\ud800-\\udfff)")
     request[BODY] = body
     return body
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(body: Any) -> bool:
+    """Text no UTF-8 can carry (it could be neither echoed nor sent on in a webhook)."""
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """True if `value` nests lists/objects more than `limit` deep (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 def api_middleware(emulator: Emulator) -> Any:
     credentials = _Credentials(emulator.settings.app_id, emulator.settings.app_key)
     control_check = _control_check(emulator)
 
-    def auth_check(request: web.Request) -> None:
+    async def auth_check(request: web.Request) -> None:
         if not credentials.accepts(request.headers.get("Authorization")):
             raise Unauthorized(Messages.NOT_AUTHORIZED, **_path_ids(request))
         fault = emulator.faults.api_fault(request.method, request.path, emulator.clock.now_ms)
-        if fault is not None and fault.status is not None:
+        if fault is None:
+            return
+        await real_delay(fault.delay_s)  # real time; the request's token holds virtual time
+        if fault.status is not None:
             headers = {}
             if fault.retry_after_s is not None:
                 headers["Retry-After"] = str(fault.retry_after_s)
@@ -161,29 +200,31 @@ async def _guarded(
     emulator: Emulator,
     request: web.Request,
     handler: Handler,
-    check: Callable[[web.Request], None],
+    check: Callable[[web.Request], Awaitable[None]],
 ) -> web.StreamResponse:
     """Run `handler` after routing and `check` pass; every failure comes back as a JSON error."""
     try:
         match_error = request.match_info.http_exception
         if match_error is not None:
             raise match_error
-        check(request)
+        await check(request)
         return await handler(request)
     except EmulatorError as error:
         return render_error(emulator, error)
     except web.HTTPException as exc:
         return render_error(emulator, translate_http(exc, request))
+    except RecursionError:  # hostile nesting that got past the limits: refuse, keep serving
+        return render_error(emulator, BadRequest("request is nested too deeply"))
     except Exception:
         log.exception("internal error on %s %s", request.method, request.path)
         return render_error(emulator, InternalError(Messages.INTERNAL))
 
 
-def _control_check(emulator: Emulator) -> Callable[[web.Request], None]:
+def _control_check(emulator: Emulator) -> Callable[[web.Request], Awaitable[None]]:
     token = emulator.settings.control_token
     expected = f"Bearer {token}".encode()
 
-    def check(request: web.Request) -> None:
+    async def check(request: web.Request) -> None:
         if token is None or request.path.endswith("/health"):
             return
         given = request.headers.get("Authorization", "").encode("utf-8", "replace")
@@ -200,6 +241,15 @@ def _journal(emulator: Emulator, request: web.Request, response: web.StreamRespo
             "path": request.path,
             "status": response.status,
             "dialect": request.get(DIALECT),
-            "body": request.get(BODY),
+            "body": _journal_body(request),
         }
     )
+
+
+def _journal_body(request: web.Request) -> Any:
+    """The parsed body, or a short summary of one too large to keep in the journal."""
+    body = request.get(BODY)
+    size = request.get(BODY_BYTES, 0)
+    if size <= JOURNAL_BODY_BYTES or not isinstance(body, dict):
+        return body
+    return {"_elided": f"body of {size} bytes not kept", "keys": sorted(body)[:50]}

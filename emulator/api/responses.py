@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
@@ -29,12 +30,12 @@ def dumps(data: Any) -> str:
 def json_response(
     data: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
+    try:
+        body = dump_bytes(data)
+    except UnicodeEncodeError:  # unpaired surrogates (sent as \ud800 escapes): escape them back
+        body = json.dumps(data, separators=(",", ":")).encode("ascii")
     return web.Response(
-        body=dump_bytes(data),
-        status=status,
-        content_type="application/json",
-        charset="utf-8",
-        headers=headers,
+        body=body, status=status, content_type="application/json", charset="utf-8", headers=headers
     )
 
 

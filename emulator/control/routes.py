@@ -10,6 +10,7 @@ from emulator.api.middleware import read_json
 from emulator.api.responses import json_response
 from emulator.control.inspection import broadcasts_answer, requests_answer, webhooks_answer
 from emulator.control.openapi import openapi_document
+from emulator.control.reliability import reliability_routes
 from emulator.control.scenario_routes import scenario_routes
 from emulator.errors import BadRequest, Conflict
 from emulator.runtime import Emulator
@@ -96,4 +97,5 @@ def control_routes(emulator: Emulator) -> list[web.RouteDef]:
         web.get(p + "/broadcasts", h.broadcasts),
         web.get(p + "/openapi.json", h.openapi),
         *scenario_routes(emulator),
+        *reliability_routes(emulator),
     ]

@@ -244,6 +244,14 @@ _CONTROL: dict[str, Schema] = {
                 {k: _INT for k in ("delivered", "dead", "pending", "log_size", "log_dropped")}
             ),
             "journal": _obj({"size": _INT, "dropped": _INT}),
+            "faults": _obj({"active": _INT, "fired": _INT, "fired_dropped": _INT}),
+            "state_file": _obj(
+                {
+                    "path": {"type": ["string", "null"]},
+                    "restored": {"type": "object", "additionalProperties": _INT},
+                    "snapshots": _INT,
+                }
+            ),
             "in_flight": _INT,
         },
         ("status",),
@@ -358,6 +366,70 @@ _CONTROL: dict[str, Schema] = {
     ),
 }
 
+_FAULT_COMMON: dict[str, Schema] = {
+    "id": _INT,
+    "status": {"type": ["integer", "null"], "minimum": 100, "maximum": 599},
+    "delay_s": {"type": "number", "minimum": 0, "maximum": 600},
+    "times": {"type": ["integer", "null"], "minimum": 0},
+    "after_s": {"type": "number", "minimum": 0, "description": "window start, virtual s"},
+    "for_s": {"type": "number", "minimum": 0, "description": "window length, virtual s"},
+    "probability": {"type": "number", "minimum": 0, "maximum": 1},
+}
+_FAULT_SPEC: Schema = {
+    "description": "compact string (docs/reliability.md) or a fault object",
+    "oneOf": [_S, {"type": "object"}],
+}
+_RELIABILITY: dict[str, Schema] = {
+    "ApiFault": _obj(
+        {
+            **_FAULT_COMMON,
+            "method": {"type": ["string", "null"]},
+            "route": {"type": "string", "description": "path end; {name} = one segment"},
+            "path_regex": _S,
+            "retry_after_s": {"type": ["integer", "null"]},
+        }
+    ),
+    "WebhookFault": _obj(
+        {
+            **_FAULT_COMMON,
+            "url": {"type": ["string", "null"], "description": "regex searched in the URL"},
+            "timeout": _BOOL,
+            "refuse": _BOOL,
+        }
+    ),
+    "FaultsRequest": _obj(
+        {
+            "api": {"oneOf": [_FAULT_SPEC, {"type": "array", "items": _FAULT_SPEC}]},
+            "webhook": {"oneOf": [_FAULT_SPEC, {"type": "array", "items": _FAULT_SPEC}]},
+            "kind": {"enum": ["api", "webhook"]},
+            "faults": {"type": "array", "items": {"type": "object"}},
+        },
+        description="{api, webhook}, or one fault with kind, or {faults: [...]}",
+    ),
+    "Faults": _obj(
+        {
+            "api": {"type": "array", "items": ref("ApiFault")},
+            "webhook": {"type": "array", "items": ref("WebhookFault")},
+            "fired": {"type": "array", "items": {"type": "object"}},
+            "fired_total": _INT,
+            "fired_dropped": _INT,
+            "added": {"type": "array", "items": _INT},
+        },
+        ("api", "webhook", "fired"),
+    ),
+    "Snapshot": _obj(
+        {
+            "status": {"const": "ok"},
+            "path": _S,
+            "bytes": _INT,
+            "broadcasts": _INT,
+            "legs": _INT,
+            "deliveries": _INT,
+        },
+        ("status", "path"),
+    ),
+}
+
 _WEBHOOKS: dict[str, Schema] = {
     "CallEvent": _obj(
         {
@@ -396,4 +468,4 @@ _WEBHOOKS: dict[str, Schema] = {
     ),
 }
 
-SCHEMAS: dict[str, Schema] = {**_API, **_CONTROL, **_WEBHOOKS}
+SCHEMAS: dict[str, Schema] = {**_API, **_CONTROL, **_RELIABILITY, **_WEBHOOKS}

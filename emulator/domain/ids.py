@@ -23,5 +23,14 @@ class IdFactory:
         h = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
         return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
 
+    @property
+    def broadcasts_made(self) -> int:
+        """How many broadcast ids were made (a restored state file continues from here)."""
+        return self._broadcasts
+
+    def continue_from(self, count: int) -> None:
+        """Never hand out the first `count` broadcast ids again."""
+        self._broadcasts = max(self._broadcasts, count)
+
     def reset(self) -> None:
         self._broadcasts = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from emulator.domain.behaviour import AttemptPlan, Behaviour, Outcome, Timings, tts_seconds
+from emulator.domain.dialrate import DialBook
 from emulator.domain.ids import IdFactory
 from emulator.domain.models import (
     Bridge,
@@ -68,8 +69,7 @@ class BroadcastService:
         self.events = events
         self.timings = timings
         self.dial_rate = dial_rate
-        self._rate_second = -1
-        self._rate_used = 0
+        self._dials = DialBook(dial_rate)
 
     # ---------------------------------------------------------------- broadcasts -------
     def create(self, command: CreateCommand) -> Broadcast:
@@ -109,19 +109,8 @@ class BroadcastService:
 
     # ---------------------------------------------------------------- dialling ---------
     def _schedule_dial(self, target: Target, at_ms: int) -> Timer:
-        if self.dial_rate > 0:
-            at_ms = self._rate_slot(at_ms)
+        at_ms = self._dials.book(at_ms, self.clock.now_ms)
         return self.clock.call_at(at_ms, self._dial, target)
-
-    def _rate_slot(self, at_ms: int) -> int:
-        """The first whole second at or after `at_ms` with dial capacity left."""
-        second = max(-(-at_ms // 1000), self._rate_second)
-        if second != self._rate_second:
-            self._rate_second, self._rate_used = second, 0
-        if self._rate_used >= self.dial_rate:
-            self._rate_second, self._rate_used = second + 1, 0
-        self._rate_used += 1
-        return max(at_ms, self._rate_second * 1000)
 
     def _dial(self, target: Target) -> None:
         target.retry = None
@@ -158,7 +147,7 @@ class BroadcastService:
             leg.progress = self.clock.call_later(plan.ring_s * 1000, self._answer, leg)
         elif outcome is Outcome.MACHINE:
             delay = (plan.ring_s + t.amd_s) * 1000
-            leg.progress = self.clock.call_later(delay, self._disconnect, leg, "machine")
+            leg.progress = self.clock.call_later(delay, self._disconnect, leg, "AMD")
         else:
             delay = t.no_answer_s * 1000
             leg.progress = self.clock.call_later(delay, self._disconnect, leg, "no-answer")
@@ -372,4 +361,4 @@ class BroadcastService:
     def reset(self) -> None:
         self.store.clear()
         self.ids.reset()
-        self._rate_second, self._rate_used = -1, 0
+        self._dials.clear()

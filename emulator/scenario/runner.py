@@ -318,7 +318,7 @@ def _summary(scenario: Scenario, em: Emulator, facts: RunFacts, wall_s: float) -
             "dead": facts.webhooks_dead,
             "pending": facts.webhooks_pending,
         },
-        "faults_fired": len(em.faults.fired),
+        "faults_fired": em.faults.fired_total,
         "client_errors": len(facts.client_errors),
         "virtual_start": em.clock.iso(em.clock.start_ms),
         "virtual_end": em.clock.now_iso(),

@@ -5,12 +5,15 @@ from __future__ import annotations
 import enum
 import heapq
 import itertools
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["ClockMode", "Timer", "VirtualClock", "format_iso", "parse_iso"]
+
+log = logging.getLogger("emulator.clock")
 
 
 class ClockMode(enum.StrEnum):
@@ -20,18 +23,38 @@ class ClockMode(enum.StrEnum):
 
 
 class Timer:
-    """A scheduled callback; `cancel()` makes it a no-op (lazy removal from the heap)."""
+    """A scheduled callback; `cancel()` makes it a no-op (lazy removal from the heap).
 
-    __slots__ = ("args", "callback", "cancelled", "due")
+    A timer that fired, or that a clock reset dropped, is detached: cancelling it changes nothing.
+    """
 
-    def __init__(self, due: int, callback: Callable[..., None], args: tuple[Any, ...]) -> None:
+    __slots__ = ("_on_cancel", "args", "callback", "cancelled", "due")
+
+    def __init__(
+        self,
+        due: int,
+        callback: Callable[..., None],
+        args: tuple[Any, ...],
+        on_cancel: Callable[[], None] | None = None,
+    ) -> None:
         self.due = due
         self.callback = callback
         self.args = args
         self.cancelled = False
+        self._on_cancel = on_cancel
 
     def cancel(self) -> None:
+        if self.cancelled:
+            return
         self.cancelled = True
+        if self._on_cancel is not None:
+            self._on_cancel()
+            self._on_cancel = None
+
+    def detach(self) -> None:
+        """The clock no longer holds this timer: it can neither fire nor be counted."""
+        self.cancelled = True
+        self._on_cancel = None
 
 
 _Entry = tuple[int, int, int, Timer]
@@ -61,17 +84,23 @@ class VirtualClock:
         self._seq = itertools.count()
         self._cancelled = 0
         self.fired = 0
+        self.errors = 0  # callbacks that raised (logged; the clock goes on)
         self.on_schedule: Callable[[], None] | None = None
+        self._firing: int | None = None  # due instant of the timer being fired, if any
         self._iso_second = -1
         self._iso_head = ""
 
     # -- reading -------------------------------------------------------------------------
     @property
     def now_ms(self) -> int:
+        if self._firing is not None:  # a timer acts at its due instant, however late it fires
+            return self._firing
         if self.mode is ClockMode.REALTIME:
-            elapsed = (self._wall() - self._wall0) * self.speed * 1000.0
-            return max(self._now, self.start_ms + int(elapsed))
+            return max(self._now, self._wall_ms())
         return self._now
+
+    def _wall_ms(self) -> int:
+        return self.start_ms + round((self._wall() - self._wall0) * self.speed * 1000.0)
 
     def now_iso(self) -> str:
         return self.iso(self.now_ms)
@@ -100,7 +129,7 @@ class VirtualClock:
         self, due_ms: int, callback: Callable[..., None], *args: Any, priority: int = 0
     ) -> Timer:
         due = max(int(due_ms), self._now)
-        timer = Timer(due, callback, args)
+        timer = Timer(due, callback, args, self._count_cancel)
         heapq.heappush(self._heap, (due, priority, next(self._seq), timer))
         if self.on_schedule is not None:
             self.on_schedule()
@@ -112,14 +141,29 @@ class VirtualClock:
         return self.call_at(self.now_ms + int(delay_ms), callback, *args, priority=priority)
 
     def cancel(self, timer: Timer | None) -> None:
-        if timer is not None and not timer.cancelled:
+        if timer is not None:
             timer.cancel()
-            self._cancelled += 1
+
+    def _count_cancel(self) -> None:
+        self._cancelled += 1
 
     # -- moving time ---------------------------------------------------------------------
     def fire_due(self) -> int:
         """Fire every timer due at or before now (including ones scheduled while firing)."""
-        limit = self.now_ms
+        return self._fire_until(self.now_ms)
+
+    def jump_to(self, instant_ms: int) -> int:
+        """Fire everything due by `instant_ms`, each at its own due instant, then set now there.
+
+        Time never goes backwards: an instant in the past only fires what is due now.
+        """
+        fired = self._fire_until(max(instant_ms, self.now_ms))
+        if instant_ms > self._now:
+            self._now = instant_ms
+        self._rebase_wall()
+        return fired
+
+    def _fire_until(self, limit: int) -> int:
         heap = self._heap
         count = 0
         while heap and heap[0][0] <= limit:
@@ -127,33 +171,36 @@ class VirtualClock:
             if timer.cancelled:
                 self._cancelled -= 1
                 continue
-            timer.cancelled = True  # a fired timer can no longer be cancelled
+            timer.detach()  # a fired timer can no longer be cancelled
             self._now = max(self._now, due)
-            timer.callback(*timer.args)
+            self._firing = self._now
+            try:
+                timer.callback(*timer.args)
+            except Exception:  # one broken callback must not stop time for every other call
+                self.errors += 1
+                log.exception("timer callback %r failed", timer.callback)
+            finally:
+                self._firing = None
             count += 1
         self.fired += count
         return count
 
-    def jump_to(self, instant_ms: int) -> int:
-        """Set now to `instant_ms` (never backwards) and fire everything due by then."""
-        if instant_ms > self._now:
-            self._now = instant_ms
-            self._rebase_wall()
-        return self.fire_due()
-
     def _rebase_wall(self) -> None:
-        if self.mode is ClockMode.REALTIME:
+        if self.mode is ClockMode.REALTIME and self._now > self._wall_ms():
             self._wall0 = self._wall() - (self._now - self.start_ms) / 1000.0 / self.speed
 
     def reset(self, start_ms: int | None = None) -> None:
         """Forget every timer and go back to the start instant."""
         if start_ms is not None:
             self.start_ms = start_ms
+        for entry in self._heap:
+            entry[3].detach()
         self._heap.clear()
         self._cancelled = 0
         self._now = self.start_ms
         self._wall0 = self._wall()
         self.fired = 0
+        self.errors = 0
 
 
 def format_iso(ms: int) -> str:

@@ -14,19 +14,47 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
 from emulator.domain.models import Broadcast
-from emulator.faults import FaultBook
+from emulator.faults import FaultBook, real_delay
 from emulator.sim.activity import Activity
 from emulator.sim.clock import VirtualClock
 from emulator.webhooks.crypto import BodyEncoder
 from emulator.webhooks.transport import Disconnected, HttpPool, PlainTarget
 
-__all__ = ["Attempt", "Delivery", "DeliveryPolicy", "Dispatcher"]
+__all__ = ["Attempt", "Delivery", "DeliveryPolicy", "Dispatcher", "redact_url"]
 
 log = logging.getLogger("emulator.webhooks")
+_STALE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+
+
+def redact_url(url: str) -> str:
+    """The URL without user:password, for logs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class _Reuse:
+    """Per-request trace context: did this request go out on a reused (pooled) connection?"""
+
+    __slots__ = ("reused",)
+
+    def __init__(self) -> None:
+        self.reused = False
+
+
+async def _on_reuse(session: Any, context: Any, params: Any) -> None:
+    context.trace_request_ctx.reused = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +84,10 @@ class Attempt:
             "at": self.at,
             "real_at": self.real_at,
         }
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> Attempt:
+        return cls(row["status"], row["error"], row["latency_ms"], row["at"], row["real_at"])
 
 
 @dataclass(slots=True, eq=False)
@@ -130,27 +162,40 @@ class Dispatcher:
         self._seq = 0
         self._generation = 0
         self._session: aiohttp.ClientSession | None = None
-        self._pool: HttpPool | None = None  # plain http:// receivers; the session does the rest
+        self._pool: HttpPool | None = None  # plain http:// receivers; the sessions do the rest
+        self._fresh: aiohttp.ClientSession | None = None
         self._workers: list[asyncio.Task[None]] = []
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
         p = self.policy
-        connector = aiohttp.TCPConnector(
-            limit=p.workers,
-            limit_per_host=p.workers,
-            keepalive_timeout=p.keepalive_s,
-            ssl=p.verify_tls,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(total=p.timeout_s),
-            skip_auto_headers=("User-Agent",),
+        trace = aiohttp.TraceConfig()
+        trace.on_connection_reuseconn.append(_on_reuse)
+        self._session = self._new_session(
+            aiohttp.TCPConnector(
+                limit=p.workers,
+                limit_per_host=p.workers,
+                keepalive_timeout=p.keepalive_s,
+                ssl=p.verify_tls,
+            ),
+            [trace],
         )
         self._pool = HttpPool(p.keepalive_s, p.timeout_s)
+        # a delivery that failed on a reused connection is sent again on a fresh one
+        self._fresh = self._new_session(aiohttp.TCPConnector(force_close=True, ssl=p.verify_tls))
         self._workers = [
             asyncio.create_task(self._work(), name=f"webhook-worker-{i}") for i in range(p.workers)
         ]
+
+    def _new_session(
+        self, connector: aiohttp.BaseConnector, traces: list[aiohttp.TraceConfig] | None = None
+    ) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self.policy.timeout_s),
+            skip_auto_headers=("User-Agent",),
+            trace_configs=traces,
+        )
 
     async def close(self, drain_s: float = 0.0) -> None:
         if drain_s > 0:
@@ -162,9 +207,10 @@ class Dispatcher:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._fresh):
+            if session is not None:
+                await session.close()
+        self._session = self._fresh = None
 
     async def drain(self, timeout_s: float) -> bool:
         """Wait (real time) until no channel is ready or in flight; False on time-out."""
@@ -188,6 +234,10 @@ class Dispatcher:
         if len(self.log) == self.log.maxlen:
             self.dropped += 1
         self.log.append(delivery)
+        self._enqueue(delivery)
+
+    def _enqueue(self, delivery: Delivery) -> None:
+        channel = delivery.channel
         ch = self._channels.get(channel)
         if ch is None:
             ch = self._channels[channel] = _Channel(channel)
@@ -212,17 +262,23 @@ class Dispatcher:
     async def _work(self) -> None:
         while True:
             ch = await self._ready.get()
-            if not ch.queue:
-                ch.scheduled = False
-                continue
-            delivery = ch.queue[0]
-            ok = await self._attempt(delivery)
-            if delivery.generation != self._generation:
-                continue  # reset while in flight: the channel is gone
-            if ok or len(delivery.attempts) >= self.policy.attempts:
-                self._settle(ch, delivery, ok)
-            else:
-                self._back_off(ch, delivery)
+            try:
+                await self._serve(ch)
+            except Exception:  # never lose a worker: the channel would hold time forever
+                log.exception("webhook worker failed on channel %s", ch.key)
+
+    async def _serve(self, ch: _Channel) -> None:
+        if not ch.queue:
+            ch.scheduled = False
+            return
+        delivery = ch.queue[0]
+        ok = await self._attempt(delivery)
+        if delivery.generation != self._generation:
+            return  # reset while in flight: the channel is gone
+        if ok or len(delivery.attempts) >= self.policy.attempts:
+            self._settle(ch, delivery, ok)
+        else:
+            self._back_off(ch, delivery)
 
     def _settle(self, ch: _Channel, delivery: Delivery, ok: bool) -> None:
         del ch.queue[0]
@@ -233,11 +289,15 @@ class Dispatcher:
         else:
             self.dead += 1
             log.warning(
-                "webhook given up after %d attempts: %s", len(delivery.attempts), delivery.url
+                "webhook given up after %d attempts: %s",
+                len(delivery.attempts),
+                redact_url(delivery.url),
             )
         try:
             if delivery.owner is not None and self.on_settled is not None:
                 self.on_settled(delivery.owner)
+        except Exception:
+            log.exception("completion bookkeeping failed for %s", delivery.channel)
         finally:
             if ch.queue:
                 self._ready.put_nowait(ch)
@@ -262,12 +322,18 @@ class Dispatcher:
         self._ready.put_nowait(ch)
 
     async def _attempt(self, delivery: Delivery) -> bool:
-        if delivery.body is None:
-            delivery.body, delivery.headers = self.encoder.encode(delivery.payload)
         at = self.clock.now_iso()
         real_at = time.time()
         started = time.monotonic()
-        status, error = await self._post(delivery)
+        try:
+            if delivery.body is None:
+                delivery.body, delivery.headers = self.encoder.encode(delivery.payload)
+            status, error = await self._post(delivery)
+        except Exception as exc:  # an attempt that cannot even be made is a failed attempt
+            log.exception(
+                "webhook attempt failed inside the emulator: %s", redact_url(delivery.url)
+            )
+            status, error = None, f"emulator error: {type(exc).__name__}"
         latency = (time.monotonic() - started) * 1000.0
         delivery.attempts.append(Attempt(status, error, latency, at, real_at))
         return status is not None and 200 <= status < 300
@@ -275,45 +341,77 @@ class Dispatcher:
     async def _post(self, delivery: Delivery) -> tuple[int | None, str | None]:
         fault = self.faults.webhook_fault(delivery.url, self.clock.now_ms)
         if fault is not None:
-            if fault.delay_s > 0:
-                await asyncio.sleep(fault.delay_s)
+            await real_delay(fault.delay_s)
             if fault.timeout:
                 return None, "timeout (injected)"
+            if fault.refuse:
+                return None, "connection refused (injected)"
             if fault.status is not None:
                 return fault.status, "injected"
+        if not delivery.url.startswith(("http://", "https://")):
+            return None, "refused: webhook URLs must be http:// or https://"
         target = self._pool.target(delivery.url) if self._pool is not None else None
         if target is not None:
-            status, error = await self._post_plain(target, delivery)
-            if status is None or not 300 <= status < 400:
-                return status, error
-            # a redirect: the full client follows it as it always did
-        assert self._session is not None, "dispatcher not started"
-        for fresh_retry in (False, True):
-            try:
-                async with self._session.post(
-                    delivery.url, data=delivery.body, headers=delivery.headers
-                ) as resp:
-                    await resp.read()
-                    return resp.status, None
-            except aiohttp.ServerDisconnectedError as exc:
-                if fresh_retry:  # a reused connection was closed by the peer: once more, fresh
-                    return None, f"disconnected: {exc}"
-            except TimeoutError:
-                return None, "timeout"
-            except (aiohttp.ClientError, OSError, ValueError) as exc:
-                return None, f"{type(exc).__name__}: {exc}"
-        return None, "unreachable"
+            answer = await self._send_plain(target, delivery)
+            if isinstance(answer, BaseException):
+                return None, _describe(answer)
+            if not 300 <= answer < 400:
+                return answer, None
+            # a redirect: aiohttp's client follows it, as it always did
+        assert self._session is not None and self._fresh is not None, "dispatcher not started"
+        reuse = _Reuse()
+        result = await self._send(self._session, delivery, reuse)
+        if isinstance(result, BaseException):
+            if not (reuse.reused and isinstance(result, _STALE)):
+                return None, _describe(result)
+            # the peer closed a kept-alive connection: once more, at once, on a fresh one
+            result = await self._send(self._fresh, delivery, None)
+            if isinstance(result, BaseException):
+                return None, _describe(result)
+        return result, None
 
-    async def _post_plain(
-        self, target: PlainTarget, delivery: Delivery
-    ) -> tuple[int | None, str | None]:
-        assert self._pool is not None, "dispatcher not started"
-        assert delivery.body is not None
+    @staticmethod
+    async def _send(
+        session: aiohttp.ClientSession, delivery: Delivery, reuse: _Reuse | None
+    ) -> int | BaseException:
         try:
-            return await self._pool.post(target, delivery.body, delivery.headers or {}), None
-        except Disconnected as exc:
-            return None, f"disconnected: {exc}"
-        except TimeoutError:
-            return None, "timeout"
-        except (OSError, ValueError) as exc:
-            return None, f"{type(exc).__name__}: {exc}"
+            async with session.post(
+                delivery.url, data=delivery.body, headers=delivery.headers, trace_request_ctx=reuse
+            ) as resp:
+                await resp.read()
+                return resp.status
+        except (aiohttp.ClientError, OSError, ValueError, TimeoutError) as exc:
+            return exc
+
+    async def _send_plain(self, target: PlainTarget, delivery: Delivery) -> int | BaseException:
+        """POST over the keep-alive pool (which retries a stale connection once by itself)."""
+        assert self._pool is not None and delivery.body is not None
+        try:
+            return await self._pool.post(target, delivery.body, delivery.headers or {})
+        except (OSError, ValueError, TimeoutError) as exc:
+            return exc
+
+    # -- state file --------------------------------------------------------------------
+    def adopt(self, delivery: Delivery) -> None:
+        """Put a restored delivery back in the log; a pending one is queued again, in order."""
+        delivery.generation = self._generation
+        self._seq = max(self._seq, delivery.seq)
+        self.log.append(delivery)
+        if delivery.state == "pending":
+            self._enqueue(delivery)
+
+    def counters(self) -> dict[str, int]:
+        return {"delivered": self.delivered, "dead": self.dead, "dropped": self.dropped}
+
+    def set_counters(self, counters: dict[str, int]) -> None:
+        self.delivered = int(counters.get("delivered", 0))
+        self.dead = int(counters.get("dead", 0))
+        self.dropped = int(counters.get("dropped", 0))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, Disconnected)):
+        return f"disconnected: {exc}"
+    return f"{type(exc).__name__}: {exc}"

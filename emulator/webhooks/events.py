@@ -67,6 +67,9 @@ class EventEmitter:
         broadcast.completion_sent = True
         state = self.completion_override or completion_state(broadcast.command.completion_state)
         payload = self._broadcast_base(broadcast, state)
+        # the broadcast ended at ended_ms; a slow or failing receiver may delay the event's
+        # delivery, never its timestamp
+        payload["timestamp"] = self.clock.iso(broadcast.ended_ms)
         counts = {
             "successfull_calls": broadcast.successful,
             "failed_calls": broadcast.failed,
@@ -102,7 +105,10 @@ class EventEmitter:
     def _send_call(self, leg: CallLeg, payload: Payload) -> None:
         broadcast = leg.broadcast
         broadcast.outstanding += 1
-        self.transport.send(leg.voice_id, broadcast.per_call_url, payload, broadcast)
+        # one channel per number, not per attempt: a retry's events never overtake the last
+        # events of the attempt before it
+        channel = f"{broadcast.broadcast_id}#{leg.target.index}"
+        self.transport.send(channel, broadcast.per_call_url, payload, broadcast)
 
     def delivery_settled(self, broadcast: Broadcast) -> None:
         broadcast.outstanding -= 1

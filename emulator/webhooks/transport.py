@@ -258,14 +258,17 @@ class HttpPool:
         key = (target.host, target.port)
         started = self._monotonic()
         conn = self._take(key, started)
+        keep = True
         if conn is not None:
             try:
                 return await self._exchange(key, conn, request, started)
             except Disconnected:
-                pass  # closed by the receiver while idle: not the receiver's answer
+                # closed by the receiver while idle: not its answer. Once more on a fresh
+                # connection, used once only (as a receiver that drops idle ones may want)
+                keep = False
         async with asyncio.timeout(self.timeout_s - (self._monotonic() - started)):
             conn = await self._open(key)
-        return await self._exchange(key, conn, request, started)
+        return await self._exchange(key, conn, request, started, keep)
 
     async def _open(self, key: tuple[str, int]) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -274,7 +277,12 @@ class HttpPool:
         return conn
 
     async def _exchange(
-        self, key: tuple[str, int], conn: _Connection, request: bytes, started: float
+        self,
+        key: tuple[str, int],
+        conn: _Connection,
+        request: bytes,
+        started: float,
+        keep: bool = True,
     ) -> int:
         self._busy.add(conn)
         self._arm_watchdog()
@@ -285,7 +293,7 @@ class HttpPool:
             raise
         finally:
             self._busy.discard(conn)
-        if response.keep_alive and not conn.closed:
+        if keep and response.keep_alive and not conn.closed:
             conn.idle_since = self._monotonic()
             self._idle.setdefault(key, []).append(conn)
             self._arm_sweeper()

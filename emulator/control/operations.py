@@ -1,0 +1,300 @@
+"""The operations of the OpenAPI document: one `op(...)` entry per route, API and control plane.
+
+`API_OPERATIONS` is keyed by method and path under an API prefix (so `/voice/v1` and `/v1` share
+one entry), `CONTROL_OPERATIONS` by method and full path. A route without an entry is left out of
+the document and `tests/test_openapi.py` fails naming it: to document a route, add one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from emulator.control.schemas import ref
+
+__all__ = ["API_OPERATIONS", "CONTROL_OPERATIONS", "ERROR_TEXTS", "Operation", "op"]
+
+Operation = dict[str, Any]
+ERROR_TEXTS = {
+    "400": "bad input",
+    "401": "missing or wrong credentials",
+    "404": "unknown broadcast, call or route",
+    "405": "method not allowed on this path",
+    "409": "not valid in the call's state",
+    "413": "body too large",
+    "500": "never expected",
+    "503": "unavailable (e.g. the state file cannot be written)",
+}
+_API_ERRORS = ("400", "401", "404", "405", "413", "500")
+
+
+def op(
+    op_id: str,
+    summary: str,
+    answer: str,
+    *,
+    status: str = "200",
+    body: str | None = None,
+    errors: Iterable[str] = _API_ERRORS,
+    tag: str = "broadcast",
+    query: Iterable[tuple[str, str, str]] = (),
+) -> Operation:
+    """One operation: its id, summary, success schema, request schema and error statuses."""
+    operation: Operation = {
+        "operationId": op_id,
+        "summary": summary,
+        "tags": [tag],
+        "responses": {status: _json(answer, summary)},
+    }
+    for code in errors:
+        operation["responses"][code] = {"$ref": f"#/components/responses/E{code}"}
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": _of(body)}}
+    params = [_query(name, kind, text) for name, kind, text in query]
+    if params:
+        operation["parameters"] = params
+    return operation
+
+
+def _also_yaml(operation: Operation) -> Operation:
+    """The same request body accepted as YAML too."""
+    content = operation["requestBody"]["content"]
+    content["application/yaml"] = content["application/json"]
+    return operation
+
+
+def _of(name: str) -> dict[str, Any]:
+    return {"schema": ref(name)}
+
+
+def _json(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": _of(schema)}}
+
+
+def _query(name: str, kind: str, text: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": text,
+        "schema": {"type": kind},
+    }
+
+
+_CALL_ERRORS = (*_API_ERRORS, "409")
+_B, _C = "/broadcast/{broadcast_id}", "/call/{voice_id}"
+_BC = _B + _C
+
+API_OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("POST", "/broadcast"): op(
+        "createBroadcast", "create a broadcast", "BroadcastAccepted", body="BroadcastCreate"
+    ),
+    ("GET", _B): op("getBroadcast", "broadcast report", "BroadcastReport"),
+    ("DELETE", _B): op("stopBroadcast", "stop a broadcast", "BroadcastAccepted"),
+    ("POST", _B): op(
+        "commandBroadcastCall",
+        "play, connect or record on a call (voice_id in the body)",
+        "PlayAccepted",
+        status="202",
+        body="CommandRequest",
+        errors=_CALL_ERRORS,
+        tag="call",
+    ),
+    ("PUT", _B + "/play"): op(
+        "playBodyVoiceId",
+        "play on the call named in the body",
+        "PlayAccepted",
+        status="202",
+        body="CommandRequest",
+        errors=_CALL_ERRORS,
+        tag="call",
+    ),
+}
+for _base, _name in ((_BC, "InBroadcast"), (_C, "")):
+    API_OPERATIONS.update(
+        {
+            ("PUT", _base + "/play"): op(
+                f"play{_name}",
+                "play a prompt",
+                "PlayAccepted",
+                status="202",
+                body="PlayRequest",
+                errors=_CALL_ERRORS,
+                tag="call",
+            ),
+            ("POST", _base + "/play"): op(
+                f"playPost{_name}",
+                "play a prompt (POST spelling)",
+                "PlayAccepted",
+                status="202",
+                body="PlayRequest",
+                errors=_CALL_ERRORS,
+                tag="call",
+            ),
+            ("PUT", _base + "/connect"): op(
+                f"connect{_name}",
+                "bridge the call to another number",
+                "BridgeAccepted",
+                status="202",
+                body="ConnectRequest",
+                errors=_CALL_ERRORS,
+                tag="call",
+            ),
+            ("DELETE", _base): op(f"hangup{_name}", "hang up", "CallAnswer", tag="call"),
+            ("GET", _base): op(f"callInfo{_name}", "the call's state", "CallInfo", tag="call"),
+        }
+    )
+for _base, _name in ((_BC, "InBroadcast"), (_C, "")):
+    for _method in ("PUT", "POST"):
+        API_OPERATIONS[(_method, _base + "/hold")] = op(
+            f"hold{_method.title()}{_name}",
+            "hold (acknowledged, journalled)",
+            "ActionAccepted",
+            status="202",
+            errors=_CALL_ERRORS,
+            tag="call",
+        )
+    API_OPERATIONS[("PUT", _base + "/recording")] = op(
+        f"recording{_name}",
+        "start or stop recording (acknowledged, journalled)",
+        "ActionAccepted",
+        status="202",
+        errors=_CALL_ERRORS,
+        tag="call",
+    )
+API_OPERATIONS.update(
+    {
+        ("PUT", _C + "/accept"): op(
+            "accept",
+            "accept an incoming call: always 409 for broadcast calls",
+            "CallAnswer",
+            errors=_CALL_ERRORS,
+            tag="call",
+        ),
+        ("DELETE", "/calls/{voice_id}"): op("hangupCalls", "hang up", "CallAnswer", tag="call"),
+        ("POST", "/calls/{voice_id}"): op(
+            "playCalls",
+            "play a prompt",
+            "PlayAccepted",
+            status="202",
+            body="PlayRequest",
+            errors=_CALL_ERRORS,
+            tag="call",
+        ),
+    }
+)
+
+_CTL_ERRORS = ("401",)
+_PAGE = (
+    ("since", "integer", "only rows with an id greater than this"),
+    ("limit", "integer", "at most this many rows (the answer's next pages on)"),
+)
+CONTROL_OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("GET", "/_emulator/health"): op(
+        "health",
+        "200 once serving (never needs the control token)",
+        "Health",
+        errors=(),
+        tag="control",
+    ),
+    ("GET", "/_emulator/clock"): op(
+        "clock", "the virtual clock", "Clock", errors=_CTL_ERRORS, tag="control"
+    ),
+    ("POST", "/_emulator/clock/advance"): op(
+        "advance",
+        "move virtual time forward, firing everything due",
+        "Clock",
+        body="Advance",
+        errors=(*_CTL_ERRORS, "400"),
+        tag="control",
+    ),
+    ("POST", "/_emulator/clock/run-until-idle"): op(
+        "runUntilIdle",
+        "fire every timer until none is left",
+        "Clock",
+        body="RunUntilIdle",
+        errors=(*_CTL_ERRORS, "400", "409"),
+        tag="control",
+    ),
+    ("POST", "/_emulator/reset"): op(
+        "reset",
+        "forget every broadcast, call, journal entry and delivery",
+        "Reset",
+        errors=_CTL_ERRORS,
+        tag="control",
+    ),
+    ("GET", "/_emulator/requests"): op(
+        "requests",
+        "the request journal",
+        "Requests",
+        errors=(*_CTL_ERRORS, "400"),
+        tag="control",
+        query=(
+            ("method", "string", "only this HTTP method"),
+            ("path", "string", "only paths containing this"),
+            ("status", "integer", "only this answer status"),
+            ("dialect", "string", "only creates in this client family"),
+            *_PAGE,
+        ),
+    ),
+    ("GET", "/_emulator/webhooks"): op(
+        "webhooks",
+        "the webhook delivery log",
+        "Webhooks",
+        errors=(*_CTL_ERRORS, "400"),
+        tag="control",
+        query=(
+            ("broadcast_id", "string", "only this broadcast's deliveries"),
+            ("voice_id", "string", "only this call's deliveries"),
+            ("state", "string", "delivery state: delivered, pending or dead"),
+            ("event", "string", "event name (the payload's state or playstate)"),
+            ("url", "string", "only URLs containing this"),
+            *_PAGE,
+        ),
+    ),
+    ("GET", "/_emulator/broadcasts"): op(
+        "broadcasts",
+        "every broadcast with its progress",
+        "Broadcasts",
+        errors=_CTL_ERRORS,
+        tag="control",
+        query=(("state", "string", "only this state"),),
+    ),
+    ("GET", "/_emulator/openapi.json"): op(
+        "openapi", "this document", "Document", errors=_CTL_ERRORS, tag="control"
+    ),
+    ("GET", "/_emulator/faults"): op(
+        "faults", "active faults and their firings", "Faults", errors=_CTL_ERRORS, tag="control"
+    ),
+    ("POST", "/_emulator/faults"): op(
+        "addFaults",
+        "add API or webhook faults (docs/reliability.md)",
+        "Faults",
+        body="FaultsRequest",
+        errors=(*_CTL_ERRORS, "400"),
+        tag="control",
+    ),
+    ("DELETE", "/_emulator/faults"): op(
+        "clearFaults", "remove every fault", "Faults", errors=_CTL_ERRORS, tag="control"
+    ),
+    ("DELETE", "/_emulator/faults/{fault_id}"): op(
+        "removeFault", "remove one fault", "Faults", errors=(*_CTL_ERRORS, "404"), tag="control"
+    ),
+    ("POST", "/_emulator/snapshot"): op(
+        "snapshot",
+        "write the state file now (atomically)",
+        "Snapshot",
+        errors=(*_CTL_ERRORS, "409", "503"),
+        tag="control",
+    ),
+    ("PUT", "/_emulator/scenario"): _also_yaml(
+        op(
+            "loadScenario",
+            "load the world of a scenario (rules, prompts, timings, faults)",
+            "ScenarioLoaded",
+            body="Scenario",
+            errors=(*_CTL_ERRORS, "400", "413"),
+            tag="control",
+        )
+    ),
+}
