@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from emulator.app import EmulatorRunner, create_app
 from emulator.config import Settings, load_settings
 from emulator.runtime import Emulator
-from emulator.scenario import load_scenario
 from emulator.sim.clock import ClockMode
+
+if TYPE_CHECKING:
+    from emulator.scenario.loader import load_scenario
 
 __all__ = [
     "ClockMode",
@@ -18,3 +22,12 @@ __all__ = [
     "load_settings",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """`load_scenario` is imported on first use: `serve` without a scenario never needs it."""
+    if name == "load_scenario":
+        from emulator.scenario.loader import load_scenario
+
+        return load_scenario
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

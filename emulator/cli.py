@@ -14,11 +14,10 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator import tls as cert_command
+from emulator import cert_command
 from emulator.app import EmulatorRunner, create_app
 from emulator.config import OPTIONS, Settings, load_settings
 from emulator.scenario import commands as scenario_commands
-from emulator.scenario import load_scenario
 
 __all__ = ["build_parser", "display_url", "main", "serve"]
 
@@ -58,6 +57,8 @@ def _cli_values(args: argparse.Namespace) -> dict[str, Any]:
 def settings_from_args(args: argparse.Namespace) -> Settings:
     settings = load_settings(cli=_cli_values(args))
     if settings.scenario:  # defaults < scenario < environment < CLI
+        from emulator.scenario.loader import load_scenario
+
         layer = load_scenario(settings.scenario).settings
         settings = load_settings(cli=_cli_values(args), scenario=layer)
     return settings

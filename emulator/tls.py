@@ -8,7 +8,6 @@ to trust `DIR/ca.pem` (docs/drop-in.md). An existing CA in DIR is reused, so it 
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import ipaddress
 import os
@@ -27,7 +26,6 @@ __all__ = [
     "CertPaths",
     "make_ca",
     "make_server_cert",
-    "register",
     "write_certificates",
 ]
 
@@ -180,37 +178,3 @@ def write_certificates(
     _write(paths.server_key, _key_pem(key), private=True)
     _write(paths.server_cert, _cert_pem(cert))
     return paths
-
-
-def _run(args: argparse.Namespace) -> int:
-    hosts = tuple(args.hosts or DEFAULT_HOSTS)
-    paths = write_certificates(args.out, hosts, local=not args.no_local)
-    print(f"CA certificate (trust this): {paths.ca_cert}")
-    print(f"server certificate: {paths.server_cert} for {', '.join(hosts)}")
-    print(
-        f"serve with: broadcast-emulator serve --port 443 --tls-cert {paths.server_cert} "
-        f"--tls-key {paths.server_key}"
-    )
-    print(f"Node clients: NODE_EXTRA_CA_CERTS={paths.ca_cert}; see docs/drop-in.md")
-    return 0
-
-
-def register(commands: Any) -> None:
-    """Add the `cert` subcommand to the CLI's subparsers."""
-    parser = commands.add_parser(
-        "cert", help="write a local CA and a server certificate for drop-in HTTPS"
-    )
-    parser.add_argument(
-        "--host",
-        dest="hosts",
-        action="append",
-        metavar="NAME",
-        help="host name or IP the certificate is for; repeat for more (default api.enablex.io)",
-    )
-    parser.add_argument("--out", required=True, metavar="DIR", help="directory to write into")
-    parser.add_argument(
-        "--no-local",
-        action="store_true",
-        help="do not add localhost, 127.0.0.1 and ::1 to the certificate",
-    )
-    parser.set_defaults(run=_run)

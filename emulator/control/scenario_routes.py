@@ -7,9 +7,6 @@ from aiohttp import web
 from emulator.api.responses import json_response
 from emulator.errors import BadRequest, PayloadTooLarge
 from emulator.runtime import Emulator
-from emulator.scenario.loader import parse_scenario, read_tree
-from emulator.scenario.schema import ScenarioError
-from emulator.scenario.world import apply_world
 
 __all__ = ["scenario_routes"]
 
@@ -21,6 +18,11 @@ def scenario_routes(emulator: Emulator) -> list[web.RouteDef]:
         """Body: a scenario in YAML or JSON. Rules, prompts, timings and faults take effect for
         calls dialled from now on; settings that cannot change at run time are listed in
         `not_applied`."""
+        # the scenario layer is imported when first used, not at start-up
+        from emulator.scenario.loader import parse_scenario, read_tree
+        from emulator.scenario.schema import ScenarioError
+        from emulator.scenario.world import apply_world
+
         try:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:

@@ -1,12 +1,20 @@
 """Scenarios: YAML/JSON files that describe a world (callee rules, prompts, faults) and, for
-`replay` (`emulator.scenario.runner`), a client script with expectations."""
+`replay` (`emulator.scenario.runner`), a client script with expectations.
+
+The names below are imported on first use (PEP 562), so that `serve` without a scenario does not
+load YAML, the schema and the loader at start-up.
+"""
 
 from __future__ import annotations
 
-from emulator.scenario.loader import load_scenario, parse_scenario
-from emulator.scenario.model import Scenario
-from emulator.scenario.schema import ScenarioError, json_schema
-from emulator.scenario.world import ScenarioBehaviour, apply_world
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from emulator.scenario.loader import load_scenario, parse_scenario
+    from emulator.scenario.model import Scenario
+    from emulator.scenario.schema import ScenarioError, json_schema
+    from emulator.scenario.world import ScenarioBehaviour, apply_world
 
 __all__ = [
     "Scenario",
@@ -17,3 +25,22 @@ __all__ = [
     "load_scenario",
     "parse_scenario",
 ]
+
+_HOME = {
+    "Scenario": "model",
+    "ScenarioBehaviour": "world",
+    "ScenarioError": "schema",
+    "apply_world": "world",
+    "json_schema": "schema",
+    "load_scenario": "loader",
+    "parse_scenario": "loader",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

@@ -8,11 +8,7 @@ import dataclasses
 import sys
 from typing import Any
 
-from emulator.scenario.loader import load_scenario
-from emulator.scenario.report import summary_text, write_events, write_junit, write_report
-from emulator.scenario.runner import ReplayOptions, replay
 from emulator.scenario.schema import ScenarioError
-from emulator.scenario.values import parse_assignment
 
 __all__ = ["register"]
 
@@ -55,6 +51,8 @@ def register(commands: Any) -> None:
 
 
 def _run_validate(args: argparse.Namespace) -> int:
+    from emulator.scenario.loader import load_scenario  # imported when run: keeps `serve` quick
+
     status = 0
     for path in args.files:
         try:
@@ -69,6 +67,11 @@ def _run_validate(args: argparse.Namespace) -> int:
 
 
 def _run_replay(args: argparse.Namespace) -> int:
+    from emulator.scenario.loader import load_scenario  # imported when run: keeps `serve` quick
+    from emulator.scenario.report import summary_text, write_events, write_junit, write_report
+    from emulator.scenario.runner import ReplayOptions, replay
+    from emulator.scenario.values import parse_assignment
+
     try:
         assignments = dict(parse_assignment(text) for text in args.assignments)
         scenario = load_scenario(args.file, assignments, args.scale)

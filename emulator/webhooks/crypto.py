@@ -13,12 +13,12 @@ import hashlib
 import importlib
 import json
 from dataclasses import dataclass
-from typing import Any
-
-from cryptography.hazmat.primitives import padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from typing import TYPE_CHECKING, Any
 
 from emulator.jsonwire import dump_bytes
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 __all__ = ["AES_CIPHERS", "BodyEncoder", "evp_bytes_to_key", "node_decrypt", "node_encrypt"]
 
@@ -55,11 +55,14 @@ def _legacy_mode(name: str) -> Any:
     try:
         module = importlib.import_module("cryptography.hazmat.decrepit.ciphers.modes")
     except ImportError:  # older cryptography
-        module = modes
+        module = importlib.import_module("cryptography.hazmat.primitives.ciphers.modes")
     return getattr(module, name)
 
 
 def _mode(mode: str, iv: bytes) -> modes.Mode:
+    # cryptography is imported when a cipher is first built, not when the emulator starts
+    from cryptography.hazmat.primitives.ciphers import modes
+
     if mode == "cbc":
         return modes.CBC(iv)
     if mode == "ecb":
@@ -79,6 +82,8 @@ def _cipher(algorithm: str, password: str) -> tuple[Cipher[Any], bool]:
         )
     key_len, mode = found
     key, iv = evp_bytes_to_key(password.encode("utf-8"), key_len, 0 if mode == "ecb" else 16)
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+
     return Cipher(algorithms.AES(key), _mode(mode, iv)), mode in _BLOCK_MODES
 
 
@@ -86,6 +91,8 @@ def node_encrypt(plaintext: bytes, algorithm: str, password: str, fmt: str = "ba
     """What Node's `createCipher(algorithm, password)` produces, as `fmt` text."""
     cipher, padded = _cipher(algorithm, password)
     if padded:
+        from cryptography.hazmat.primitives import padding
+
         padder = padding.PKCS7(128).padder()
         plaintext = padder.update(plaintext) + padder.finalize()
     encryptor = cipher.encryptor()
@@ -101,6 +108,8 @@ def node_decrypt(ciphertext: str, algorithm: str, password: str, fmt: str = "bas
     plain = decryptor.update(raw) + decryptor.finalize()
     if not padded:
         return plain
+    from cryptography.hazmat.primitives import padding
+
     unpadder = padding.PKCS7(128).unpadder()
     return unpadder.update(plain) + unpadder.finalize()
 
