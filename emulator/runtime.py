@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from emulator import state
@@ -31,27 +32,25 @@ log = logging.getLogger("emulator")
 
 @dataclass(slots=True)
 class JournalEntry:
+    """One API request as the journal keeps it (formatted only when read)."""
+
     seq: int
+    virtual_ms: int
     method: str
     path: str
     status: int
-    virtual_time: str
-    dialect: str | None = None
-    body: Any = None
-    response: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    dialect: str | None
+    body: Any
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, iso: Callable[[int], str]) -> dict[str, Any]:
         return {
             "id": self.seq,
             "method": self.method,
             "path": self.path,
             "status": self.status,
-            "virtual_time": self.virtual_time,
+            "virtual_time": iso(self.virtual_ms),
             "dialect": self.dialect,
             "body": self.body,
-            "response": self.response,
-            **self.extra,
         }
 
 
@@ -166,12 +165,13 @@ class Emulator:
             except OSError as exc:
                 log.error("could not write the state file %s: %s", self.settings.state_file, exc)
 
-    def record(self, entry_fields: dict[str, Any]) -> None:
+    def record(self, method: str, path: str, status: int, dialect: str | None, body: Any) -> None:
+        """Journal one API request (on the hot path: nothing is formatted here)."""
         self._journal_seq += 1
         if len(self.journal) == self.journal.maxlen:
             self.journal_dropped += 1
         self.journal.append(
-            JournalEntry(self._journal_seq, virtual_time=self.clock.now_iso(), **entry_fields)
+            JournalEntry(self._journal_seq, self.clock.now_ms, method, path, status, dialect, body)
         )
 
     def reset(self) -> None:

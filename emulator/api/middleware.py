@@ -236,13 +236,7 @@ def _control_check(emulator: Emulator) -> Callable[[web.Request], Awaitable[None
 
 def _journal(emulator: Emulator, request: web.Request, response: web.StreamResponse) -> None:
     emulator.record(
-        {
-            "method": request.method,
-            "path": request.path,
-            "status": response.status,
-            "dialect": request.get(DIALECT),
-            "body": _journal_body(request),
-        }
+        request.method, request.path, response.status, request.get(DIALECT), _journal_body(request)
     )
 
 

@@ -75,7 +75,7 @@ def requests_answer(em: Emulator, query: Mapping[str, str]) -> dict[str, Any]:
     )
     rows, after = page.take(matching, lambda e: e.seq)
     return {
-        "requests": [e.as_json() for e in rows],
+        "requests": [e.as_json(em.clock.iso) for e in rows],
         "next": after,
         "dropped": em.journal_dropped,
         "size": em.journal.maxlen,

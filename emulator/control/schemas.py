@@ -282,7 +282,6 @@ _CONTROL: dict[str, Schema] = {
             "virtual_time": _TIME,
             "dialect": {"type": ["string", "null"], "description": "client family of a create"},
             "body": {"description": "the JSON body received"},
-            "response": {},
         },
         ("id", "method", "path", "status"),
     ),
