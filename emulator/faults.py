@@ -12,8 +12,9 @@ import asyncio
 import random
 import re
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = ["ApiFault", "FaultBook", "WebhookFault", "real_delay"]
 
@@ -115,6 +116,9 @@ class ApiFault:
         }
 
 
+_F = TypeVar("_F", "ApiFault", "WebhookFault")
+
+
 class FaultBook:
     """All active faults of one emulator, and the bounded log of every firing."""
 
@@ -178,45 +182,37 @@ class FaultBook:
         self.fired.append(entry)
 
     def webhook_fault(self, url: str, now_ms: int) -> WebhookFault | None:
-        for fault in self.webhook:
-            if not fault.matches(url) or not fault.budget.open(now_ms) or not self._lucky(fault):
-                continue
-            fault.budget.take(now_ms)
-            self._log(
-                {
-                    "kind": "webhook",
-                    "fault_id": fault.id,
-                    "url": url,
-                    "at_ms": now_ms,
-                    "status": fault.status,
-                    "timeout": fault.timeout,
-                    "refuse": fault.refuse,
-                    "delay_s": fault.delay_s,
-                }
-            )
-            return fault
-        return None
+        fault = self._first(self.webhook, lambda f: f.matches(url), now_ms)
+        if fault is not None:
+            effect = {"timeout": fault.timeout, "refuse": fault.refuse}
+            self._fired("webhook", fault, now_ms, url=url, **effect)
+        return fault
 
     def api_fault(self, method: str, path: str, now_ms: int) -> ApiFault | None:
-        for fault in self.api:
-            if not fault.matches(method, path) or not fault.budget.open(now_ms):
-                continue
-            if not self._lucky(fault):
-                continue
-            fault.budget.take(now_ms)
-            self._log(
-                {
-                    "kind": "api",
-                    "fault_id": fault.id,
-                    "method": method,
-                    "path": path,
-                    "at_ms": now_ms,
-                    "status": fault.status,
-                    "delay_s": fault.delay_s,
-                }
-            )
-            return fault
+        fault = self._first(self.api, lambda f: f.matches(method, path), now_ms)
+        if fault is not None:
+            self._fired("api", fault, now_ms, method=method, path=path)
+        return fault
+
+    def _first(self, faults: Sequence[_F], matches: Callable[[_F], bool], now_ms: int) -> _F | None:
+        """The first fault that matches, is open now and (if probabilistic) draws to fire."""
+        for fault in faults:
+            if matches(fault) and fault.budget.open(now_ms) and self._lucky(fault):
+                fault.budget.take(now_ms)
+                return fault
         return None
+
+    def _fired(self, kind: str, fault: ApiFault | WebhookFault, now_ms: int, **where: Any) -> None:
+        self._log(
+            {
+                "kind": kind,
+                "fault_id": fault.id,
+                **where,
+                "at_ms": now_ms,
+                "status": fault.status,
+                "delay_s": fault.delay_s,
+            }
+        )
 
     def as_json(self, iso: Any = None) -> dict[str, Any]:
         self._assign_ids()
