@@ -22,7 +22,8 @@ from emulator.sim.activity import Activity
 from emulator.sim.clock import VirtualClock
 from emulator.sim.driver import ClockDriver
 from emulator.webhooks.crypto import BodyEncoder
-from emulator.webhooks.dispatcher import DeliveryPolicy, Dispatcher
+from emulator.webhooks.delivery import DeliveryPolicy
+from emulator.webhooks.dispatcher import Dispatcher
 from emulator.webhooks.events import EventEmitter
 
 __all__ = ["Emulator", "JournalEntry"]

@@ -31,7 +31,7 @@ from emulator.domain.models import (
     Result,
     Target,
 )
-from emulator.webhooks.dispatcher import Attempt, Delivery
+from emulator.webhooks.delivery import Attempt, Delivery
 
 if TYPE_CHECKING:
     from emulator.runtime import Emulator

@@ -14,7 +14,8 @@ from faulty_receivers import faulty_receiver, wait_for
 from emulator.sim.activity import Activity
 from emulator.sim.clock import ClockMode, VirtualClock
 from emulator.webhooks.crypto import BodyEncoder
-from emulator.webhooks.dispatcher import DeliveryPolicy, Dispatcher, redact_url
+from emulator.webhooks.delivery import DeliveryPolicy, redact_url
+from emulator.webhooks.dispatcher import Dispatcher
 
 
 @asynccontextmanager

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from emulator.errors import BadRequest
 from emulator.runtime import Emulator
-from emulator.webhooks.dispatcher import Delivery
+from emulator.webhooks.delivery import Delivery
 
 __all__ = ["DELIVERY_STATES", "Page", "broadcasts_answer", "requests_answer", "webhooks_answer"]
 
