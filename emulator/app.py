@@ -10,7 +10,7 @@ from aiohttp import web, web_protocol
 
 from emulator.api.handlers import EMULATOR, Handlers
 from emulator.api.middleware import api_middleware
-from emulator.api.responses import dumps, error_body
+from emulator.api.responses import error_body, json_response
 from emulator.api.routes import api_routes
 from emulator.config import Settings
 from emulator.control.routes import control_routes
@@ -68,11 +68,7 @@ class _JsonErrorHandler(web_protocol.RequestHandler):
         text = f"malformed HTTP request: {exc or message or status}"
         error = BadRequest(text) if status < 500 else InternalError("internal emulator error")
         stamp = self.clock_iso() if self.clock_iso is not None else ""
-        resp = web.Response(
-            status=error.status,
-            text=dumps(error_body(error, stamp)),
-            content_type="application/json",
-        )
+        resp = json_response(error_body(error, stamp), error.status)
         resp.force_close()
         return resp
 
