@@ -84,14 +84,14 @@ class _Credentials:
 
     def __init__(self, app_id: str, app_key: str) -> None:
         pair = f"{app_id}:{app_key}".encode()
-        self.expected = "Basic " + base64.b64encode(pair).decode("ascii")
+        self.expected = b"Basic " + base64.b64encode(pair)
         self.app_id = app_id.encode()
         self.app_key = app_key.encode()
 
     def accepts(self, header: str | None) -> bool:
         if header is None:
             return False
-        if hmac.compare_digest(header.encode("utf-8", "replace"), self.expected.encode()):
+        if hmac.compare_digest(header.encode("utf-8", "replace"), self.expected):
             return True
         scheme, _, token = header.strip().partition(" ")
         if scheme.lower() != "basic":
