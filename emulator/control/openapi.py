@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.api.middleware import CONTROL_PREFIX
 from emulator.api.routes import PREFIXES
 from emulator.control.operations import (
     API_OPERATIONS,
@@ -62,7 +63,7 @@ def build_document(routes: Iterable[tuple[str, str]]) -> dict[str, Any]:
         if _path_params(path):
             item["parameters"] = _path_params(path)
         secured: dict[str, Any] = {}
-        if path.startswith("/_emulator"):  # health stays open: container health checks need it
+        if path.startswith(CONTROL_PREFIX):  # health stays open: container health checks need it
             secured["security"] = [] if path.endswith("/health") else [{"controlToken": []}]
         item[method.lower()] = {
             **operation,
