@@ -60,8 +60,9 @@ def build_document(routes: Iterable[tuple[str, str]]) -> dict[str, Any]:
             continue
         operation, suffix = found
         item = paths.setdefault(path, {})
-        if _path_params(path):
-            item["parameters"] = _path_params(path)
+        params = _path_params(path)
+        if params:
+            item["parameters"] = params
         secured: dict[str, Any] = {}
         if path.startswith(CONTROL_PREFIX):  # health stays open: container health checks need it
             secured["security"] = [] if path.endswith("/health") else [{"controlToken": []}]
