@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web, web_protocol
 
 from emulator.api.handlers import EMULATOR, Handlers
 from emulator.api.middleware import api_middleware
-from emulator.api.responses import dumps, error_body
+from emulator.api.responses import error_body, json_response
 from emulator.api.routes import api_routes
 from emulator.config import Settings
 from emulator.control.routes import control_routes
@@ -52,8 +52,11 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 class _JsonErrorHandler(web_protocol.RequestHandler):
     """Answers errors raised by the HTTP parser itself (bad framing, bad headers) as JSON."""
 
-    __slots__ = ()
-    clock_iso: Any = None  # set per runner: the emulator's virtual `now_iso`
+    __slots__ = ("clock_iso",)
+
+    def __init__(self, manager: web.Server, clock_iso: Callable[[], str], **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self.clock_iso = clock_iso  # the emulator's virtual `now_iso`, for the error's timestamp
 
     def handle_error(
         self,
@@ -67,21 +70,25 @@ class _JsonErrorHandler(web_protocol.RequestHandler):
             raise ConnectionError("response already started; cannot send the error")
         text = f"malformed HTTP request: {exc or message or status}"
         error = BadRequest(text) if status < 500 else InternalError("internal emulator error")
-        stamp = self.clock_iso() if self.clock_iso is not None else ""
-        resp = web.Response(
-            status=error.status,
-            text=dumps(error_body(error, stamp)),
-            content_type="application/json",
-        )
+        resp = json_response(error_body(error, self.clock_iso()), error.status)
         resp.force_close()
         return resp
 
 
 class _JsonServer(web.Server):
-    handler_cls: type[_JsonErrorHandler] = _JsonErrorHandler
+    """The runner's server, turned into one whose connections are `_JsonErrorHandler`s."""
+
+    clock_iso: Callable[[], str]
+
+    @staticmethod
+    def adopt(server: web.Server, clock_iso: Callable[[], str]) -> _JsonServer:
+        server.__class__ = _JsonServer
+        assert isinstance(server, _JsonServer)
+        server.clock_iso = clock_iso
+        return server
 
     def __call__(self) -> web_protocol.RequestHandler:
-        return self.handler_cls(self, loop=self._loop, **self._kwargs)
+        return _JsonErrorHandler(self, self.clock_iso, loop=self._loop, **self._kwargs)
 
 
 class EmulatorRunner(web.AppRunner):
@@ -95,11 +102,4 @@ class EmulatorRunner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
-        clock_iso = self.app[EMULATOR].clock.now_iso
-        handler_cls = type(
-            "JsonErrorHandler",
-            (_JsonErrorHandler,),
-            {"__slots__": (), "clock_iso": staticmethod(clock_iso)},
-        )
-        server.__class__ = type("JsonServer", (_JsonServer,), {"handler_cls": handler_cls})
-        return server
+        return _JsonServer.adopt(server, self.app[EMULATOR].clock.now_iso)

@@ -179,7 +179,6 @@ OPTIONS: tuple[Option, ...] = (
         "webhook faults, e.g. '/call=500x3; *=refuse@0+60' or JSON (docs/reliability.md)",
     ),
 )
-_BY_NAME = {option.name: option for option in OPTIONS}
 
 
 def _field_name(option_name: str) -> str:
@@ -212,7 +211,3 @@ def load_settings(
     merged.update(from_environ(os.environ if environ is None else environ))
     merged.update({_field_name(k): v for k, v in (cli or {}).items() if v is not None})
     return (base or Settings()).replace(**merged)
-
-
-def option(name: str) -> Option:
-    return _BY_NAME[name]

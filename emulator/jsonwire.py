@@ -22,14 +22,17 @@ def dump_bytes(data: Any) -> bytes:
     try:
         return orjson.dumps(data, option=_OPTIONS)
     except TypeError:
-        return dump_text(data, fallback=True).encode("utf-8")
+        return _stdlib(data).encode("utf-8")
 
 
-def dump_text(data: Any, fallback: bool = False) -> str:
+def dump_text(data: Any) -> str:
     """`data` as compact JSON text (non-ASCII characters kept as they are)."""
-    if not fallback:
-        try:
-            return orjson.dumps(data, option=_OPTIONS).decode("utf-8")
-        except TypeError:
-            pass
+    try:
+        return orjson.dumps(data, option=_OPTIONS).decode("utf-8")
+    except TypeError:
+        return _stdlib(data)
+
+
+def _stdlib(data: Any) -> str:
+    """What orjson refuses, written by the standard library in the same compact form."""
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)

@@ -9,22 +9,17 @@ from aiohttp import web
 
 from emulator.domain.models import Bridge, Broadcast, CallLeg, Play
 from emulator.errors import EmulatorError
-from emulator.jsonwire import dump_bytes, dump_text
+from emulator.jsonwire import dump_bytes
 
 __all__ = [
     "bridge_body",
     "broadcast_body",
-    "dumps",
     "error_body",
     "hangup_body",
     "json_response",
     "play_body",
     "report_body",
 ]
-
-
-def dumps(data: Any) -> str:
-    return dump_text(data)
 
 
 def json_response(

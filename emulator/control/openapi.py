@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.api.middleware import CONTROL_PREFIX
 from emulator.api.routes import PREFIXES
 from emulator.control.operations import (
     API_OPERATIONS,
@@ -59,10 +60,11 @@ def build_document(routes: Iterable[tuple[str, str]]) -> dict[str, Any]:
             continue
         operation, suffix = found
         item = paths.setdefault(path, {})
-        if _path_params(path):
-            item["parameters"] = _path_params(path)
+        params = _path_params(path)
+        if params:
+            item["parameters"] = params
         secured: dict[str, Any] = {}
-        if path.startswith("/_emulator"):  # health stays open: container health checks need it
+        if path.startswith(CONTROL_PREFIX):  # health stays open: container health checks need it
             secured["security"] = [] if path.endswith("/health") else [{"controlToken": []}]
         item[method.lower()] = {
             **operation,

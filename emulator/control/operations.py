@@ -82,6 +82,20 @@ def _query(name: str, kind: str, text: str) -> dict[str, Any]:
 
 
 _CALL_ERRORS = (*_API_ERRORS, "409")
+
+
+def _call_op(op_id: str, summary: str, answer: str, body: str | None = None) -> Operation:
+    """An action on a call: answered 202, and 409 when the call's state does not allow it."""
+    return op(op_id, summary, answer, status="202", body=body, errors=_CALL_ERRORS, tag="call")
+
+
+def _control_op(
+    op_id: str, summary: str, answer: str, *, errors: Iterable[str] = (), **options: Any
+) -> Operation:
+    """A control-plane route: 401 (control token missing or wrong) besides `errors`."""
+    return op(op_id, summary, answer, errors=("401", *errors), tag="control", **options)
+
+
 _B, _C = "/broadcast/{broadcast_id}", "/call/{voice_id}"
 _BC = _B + _C
 
@@ -91,76 +105,43 @@ API_OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("GET", _B): op("getBroadcast", "broadcast report", "BroadcastReport"),
     ("DELETE", _B): op("stopBroadcast", "stop a broadcast", "BroadcastAccepted"),
-    ("POST", _B): op(
+    ("POST", _B): _call_op(
         "commandBroadcastCall",
         "play, connect or record on a call (voice_id in the body)",
         "PlayAccepted",
-        status="202",
         body="CommandRequest",
-        errors=_CALL_ERRORS,
-        tag="call",
     ),
-    ("PUT", _B + "/play"): op(
-        "playBodyVoiceId",
-        "play on the call named in the body",
-        "PlayAccepted",
-        status="202",
-        body="CommandRequest",
-        errors=_CALL_ERRORS,
-        tag="call",
+    ("PUT", _B + "/play"): _call_op(
+        "playBodyVoiceId", "play on the call named in the body", "PlayAccepted", "CommandRequest"
     ),
 }
 for _base, _name in ((_BC, "InBroadcast"), (_C, "")):
     API_OPERATIONS.update(
         {
-            ("PUT", _base + "/play"): op(
-                f"play{_name}",
-                "play a prompt",
-                "PlayAccepted",
-                status="202",
-                body="PlayRequest",
-                errors=_CALL_ERRORS,
-                tag="call",
+            ("PUT", _base + "/play"): _call_op(
+                f"play{_name}", "play a prompt", "PlayAccepted", "PlayRequest"
             ),
-            ("POST", _base + "/play"): op(
-                f"playPost{_name}",
-                "play a prompt (POST spelling)",
-                "PlayAccepted",
-                status="202",
-                body="PlayRequest",
-                errors=_CALL_ERRORS,
-                tag="call",
+            ("POST", _base + "/play"): _call_op(
+                f"playPost{_name}", "play a prompt (POST spelling)", "PlayAccepted", "PlayRequest"
             ),
-            ("PUT", _base + "/connect"): op(
+            ("PUT", _base + "/connect"): _call_op(
                 f"connect{_name}",
                 "bridge the call to another number",
                 "BridgeAccepted",
-                status="202",
-                body="ConnectRequest",
-                errors=_CALL_ERRORS,
-                tag="call",
+                "ConnectRequest",
             ),
             ("DELETE", _base): op(f"hangup{_name}", "hang up", "CallAnswer", tag="call"),
             ("GET", _base): op(f"callInfo{_name}", "the call's state", "CallInfo", tag="call"),
         }
     )
-for _base, _name in ((_BC, "InBroadcast"), (_C, "")):
     for _method in ("PUT", "POST"):
-        API_OPERATIONS[(_method, _base + "/hold")] = op(
-            f"hold{_method.title()}{_name}",
-            "hold (acknowledged, journalled)",
-            "ActionAccepted",
-            status="202",
-            errors=_CALL_ERRORS,
-            tag="call",
+        API_OPERATIONS[(_method, _base + "/hold")] = _call_op(
+            f"hold{_method.title()}{_name}", "hold (acknowledged, journalled)", "ActionAccepted"
         )
-    API_OPERATIONS[("PUT", _base + "/recording")] = op(
+    API_OPERATIONS[("PUT", _base + "/recording")] = _call_op(
         f"recording{_name}",
         "start or stop recording (acknowledged, journalled)",
         "ActionAccepted",
-        status="202",
-        errors=_CALL_ERRORS,
-        tag="call",
     )
 API_OPERATIONS.update(
     {
@@ -172,19 +153,12 @@ API_OPERATIONS.update(
             tag="call",
         ),
         ("DELETE", "/calls/{voice_id}"): op("hangupCalls", "hang up", "CallAnswer", tag="call"),
-        ("POST", "/calls/{voice_id}"): op(
-            "playCalls",
-            "play a prompt",
-            "PlayAccepted",
-            status="202",
-            body="PlayRequest",
-            errors=_CALL_ERRORS,
-            tag="call",
+        ("POST", "/calls/{voice_id}"): _call_op(
+            "playCalls", "play a prompt", "PlayAccepted", "PlayRequest"
         ),
     }
 )
 
-_CTL_ERRORS = ("401",)
 _PAGE = (
     ("since", "integer", "only rows with an id greater than this"),
     ("limit", "integer", "at most this many rows (the answer's next pages on)"),
@@ -197,38 +171,29 @@ CONTROL_OPERATIONS: dict[tuple[str, str], Operation] = {
         errors=(),
         tag="control",
     ),
-    ("GET", "/_emulator/clock"): op(
-        "clock", "the virtual clock", "Clock", errors=_CTL_ERRORS, tag="control"
-    ),
-    ("POST", "/_emulator/clock/advance"): op(
+    ("GET", "/_emulator/clock"): _control_op("clock", "the virtual clock", "Clock"),
+    ("POST", "/_emulator/clock/advance"): _control_op(
         "advance",
         "move virtual time forward, firing everything due",
         "Clock",
         body="Advance",
-        errors=(*_CTL_ERRORS, "400"),
-        tag="control",
+        errors=("400",),
     ),
-    ("POST", "/_emulator/clock/run-until-idle"): op(
+    ("POST", "/_emulator/clock/run-until-idle"): _control_op(
         "runUntilIdle",
         "fire every timer until none is left",
         "Clock",
         body="RunUntilIdle",
-        errors=(*_CTL_ERRORS, "400", "409"),
-        tag="control",
+        errors=("400", "409"),
     ),
-    ("POST", "/_emulator/reset"): op(
-        "reset",
-        "forget every broadcast, call, journal entry and delivery",
-        "Reset",
-        errors=_CTL_ERRORS,
-        tag="control",
+    ("POST", "/_emulator/reset"): _control_op(
+        "reset", "forget every broadcast, call, journal entry and delivery", "Reset"
     ),
-    ("GET", "/_emulator/requests"): op(
+    ("GET", "/_emulator/requests"): _control_op(
         "requests",
         "the request journal",
         "Requests",
-        errors=(*_CTL_ERRORS, "400"),
-        tag="control",
+        errors=("400",),
         query=(
             ("method", "string", "only this HTTP method"),
             ("path", "string", "only paths containing this"),
@@ -237,12 +202,11 @@ CONTROL_OPERATIONS: dict[tuple[str, str], Operation] = {
             *_PAGE,
         ),
     ),
-    ("GET", "/_emulator/webhooks"): op(
+    ("GET", "/_emulator/webhooks"): _control_op(
         "webhooks",
         "the webhook delivery log",
         "Webhooks",
-        errors=(*_CTL_ERRORS, "400"),
-        tag="control",
+        errors=("400",),
         query=(
             ("broadcast_id", "string", "only this broadcast's deliveries"),
             ("voice_id", "string", "only this call's deliveries"),
@@ -252,49 +216,37 @@ CONTROL_OPERATIONS: dict[tuple[str, str], Operation] = {
             *_PAGE,
         ),
     ),
-    ("GET", "/_emulator/broadcasts"): op(
+    ("GET", "/_emulator/broadcasts"): _control_op(
         "broadcasts",
         "every broadcast with its progress",
         "Broadcasts",
-        errors=_CTL_ERRORS,
-        tag="control",
         query=(("state", "string", "only this state"),),
     ),
-    ("GET", "/_emulator/openapi.json"): op(
-        "openapi", "this document", "Document", errors=_CTL_ERRORS, tag="control"
+    ("GET", "/_emulator/openapi.json"): _control_op("openapi", "this document", "Document"),
+    ("GET", "/_emulator/faults"): _control_op(
+        "faults", "active faults and their firings", "Faults"
     ),
-    ("GET", "/_emulator/faults"): op(
-        "faults", "active faults and their firings", "Faults", errors=_CTL_ERRORS, tag="control"
-    ),
-    ("POST", "/_emulator/faults"): op(
+    ("POST", "/_emulator/faults"): _control_op(
         "addFaults",
         "add API or webhook faults (docs/reliability.md)",
         "Faults",
         body="FaultsRequest",
-        errors=(*_CTL_ERRORS, "400"),
-        tag="control",
+        errors=("400",),
     ),
-    ("DELETE", "/_emulator/faults"): op(
-        "clearFaults", "remove every fault", "Faults", errors=_CTL_ERRORS, tag="control"
+    ("DELETE", "/_emulator/faults"): _control_op("clearFaults", "remove every fault", "Faults"),
+    ("DELETE", "/_emulator/faults/{fault_id}"): _control_op(
+        "removeFault", "remove one fault", "Faults", errors=("404",)
     ),
-    ("DELETE", "/_emulator/faults/{fault_id}"): op(
-        "removeFault", "remove one fault", "Faults", errors=(*_CTL_ERRORS, "404"), tag="control"
-    ),
-    ("POST", "/_emulator/snapshot"): op(
-        "snapshot",
-        "write the state file now (atomically)",
-        "Snapshot",
-        errors=(*_CTL_ERRORS, "409", "503"),
-        tag="control",
+    ("POST", "/_emulator/snapshot"): _control_op(
+        "snapshot", "write the state file now (atomically)", "Snapshot", errors=("409", "503")
     ),
     ("PUT", "/_emulator/scenario"): _also_yaml(
-        op(
+        _control_op(
             "loadScenario",
             "load the world of a scenario (rules, prompts, timings, faults)",
             "ScenarioLoaded",
             body="Scenario",
-            errors=(*_CTL_ERRORS, "400", "413"),
-            tag="control",
+            errors=("400", "413"),
         )
     ),
 }

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.api.middleware import read_json
+from emulator.api.middleware import CONTROL_PREFIX, read_json
 from emulator.api.responses import json_response
 from emulator.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from emulator.fault_specs import (
@@ -107,7 +107,7 @@ class ReliabilityHandlers:
 
 def reliability_routes(emulator: Emulator) -> list[web.RouteDef]:
     h = ReliabilityHandlers(emulator)
-    p = "/_emulator"
+    p = CONTROL_PREFIX
     return [
         web.get(p + "/faults", h.list_faults),
         web.post(p + "/faults", h.add_faults),

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.api.middleware import read_json
+from emulator.api.middleware import CONTROL_PREFIX, read_json
 from emulator.api.responses import json_response
 from emulator.control.inspection import broadcasts_answer, requests_answer, webhooks_answer
 from emulator.control.openapi import openapi_document
@@ -85,7 +85,7 @@ class ControlHandlers:
 
 def control_routes(emulator: Emulator) -> list[web.RouteDef]:
     h = ControlHandlers(emulator)
-    p = "/_emulator"
+    p = CONTROL_PREFIX
     return [
         web.get(p + "/health", h.health),
         web.get(p + "/clock", h.clock),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from emulator.api.middleware import CONTROL_PREFIX
 from emulator.api.responses import json_response
 from emulator.errors import BadRequest, PayloadTooLarge
 from emulator.runtime import Emulator
@@ -40,4 +41,4 @@ def scenario_routes(emulator: Emulator) -> list[web.RouteDef]:
             raise BadRequest(f"{_SOURCE}: {exc}") from None
         return json_response({"status": "ok", **loaded})
 
-    return [web.put("/_emulator/scenario", put_scenario)]
+    return [web.put(CONTROL_PREFIX + "/scenario", put_scenario)]
