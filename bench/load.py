@@ -22,13 +22,12 @@ import os
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import aiohttp
+from _common import ROOT, peak_rss_mb, rss_mb
 from aiohttp import web
 
-ROOT = Path(__file__).resolve().parent.parent
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"emulator-app-id:emulator-app-key").decode()}
 RETRIES = 1  # number_of_retries in every create request: two attempts per number at most
 # per-call events of one number, by its last four digits (CONTRACT §5; TTS play, no menu)
@@ -36,13 +35,6 @@ ATTEMPTS = RETRIES + 1
 EVENTS = {"0001": 2 * ATTEMPTS, "0002": 3 * ATTEMPTS, "0003": 3 * ATTEMPTS, "0004": 2, "0005": 8}
 HUMAN_EVENTS = 6  # initiated, ringing, connected, play initiated, playfinished, disconnected
 FAILING = {"0001", "0002", "0003", "0004"}
-
-
-def _status_kb(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
 
 
 class Receiver:
@@ -99,7 +91,7 @@ async def run(broadcasts: int, per: int, extra: list[str]) -> dict[str, Any]:
     assert proc.stdout is not None
     line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
     base = line.split("serving ", 1)[1].split(" ", 1)[0]
-    rss_start = _status_kb(proc.pid, "VmRSS")
+    rss_start = rss_mb(proc.pid)
     all_numbers = [numbers_for(b, per) for b in range(broadcasts)]
     async with aiohttp.ClientSession() as session:
 
@@ -132,8 +124,8 @@ async def run(broadcasts: int, per: int, extra: list[str]) -> dict[str, Any]:
         for bid in ids:
             async with session.get(base + f"/voice/v1/broadcast/{bid}", headers=AUTH) as r:
                 reports.append(await r.json())
-    rss_end = _status_kb(proc.pid, "VmRSS")
-    peak = _status_kb(proc.pid, "VmHWM")
+    rss_end = rss_mb(proc.pid)
+    peak = peak_rss_mb(proc.pid)
     proc.terminate()
     exit_code = await proc.wait()
     await runner.cleanup()
@@ -144,10 +136,10 @@ async def run(broadcasts: int, per: int, extra: list[str]) -> dict[str, Any]:
         "create_all_s": round(created_s, 2),
         "wall_s": round(wall, 2),
         "events_per_s": round(receiver.count / wall),
-        "rss_start_mb": round(rss_start / 1024, 1),
-        "rss_end_mb": round(rss_end / 1024, 1),
-        "peak_rss_mb": round(peak / 1024, 1),
-        "kb_per_number": round((rss_end - rss_start) / (broadcasts * per), 2),
+        "rss_start_mb": round(rss_start, 1),
+        "rss_end_mb": round(rss_end, 1),
+        "peak_rss_mb": round(peak, 1),
+        "kb_per_number": round((rss_end - rss_start) * 1024 / (broadcasts * per), 2),
         "exit_code": exit_code,
     }
 
