@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import sys
@@ -25,10 +24,10 @@ from collections import Counter
 from typing import Any
 
 import aiohttp
-from _common import ROOT, peak_rss_mb, rss_mb
+from _common import AUTH, ROOT, peak_rss_mb, rss_mb, start_emulator
 from aiohttp import web
 
-AUTH = {"Authorization": "Basic " + base64.b64encode(b"emulator-app-id:emulator-app-key").decode()}
+HEADERS = {"Authorization": AUTH}
 RETRIES = 1  # number_of_retries in every create request: two attempts per number at most
 # per-call events of one number, by its last four digits (CONTRACT §5; TTS play, no menu)
 ATTEMPTS = RETRIES + 1
@@ -71,7 +70,8 @@ def expected_events(numbers: list[str]) -> int:
     return sum(EVENTS.get(n[-4:], HUMAN_EVENTS) for n in numbers) + 2  # + initiated, completion
 
 
-async def run(broadcasts: int, per: int, extra: list[str]) -> dict[str, Any]:
+async def run(base: str, pid: int, broadcasts: int, per: int) -> dict[str, Any]:
+    """Drive the emulator at `base` (process `pid`) with the broadcasts; figures and problems."""
     receiver = Receiver()
     receiver.expected_completions = broadcasts
     app = web.Application()
@@ -82,16 +82,7 @@ async def run(broadcasts: int, per: int, extra: list[str]) -> dict[str, Any]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     hook = f"http://127.0.0.1:{port}"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "emulator", "serve", "--port", "0", "--log-level", "warning", *extra),
-        stdout=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
-    base = line.split("serving ", 1)[1].split(" ", 1)[0]
-    rss_start = rss_mb(proc.pid)
+    rss_start = rss_mb(pid)
     all_numbers = [numbers_for(b, per) for b in range(broadcasts)]
     async with aiohttp.ClientSession() as session:
 
@@ -105,7 +96,7 @@ async def run(broadcasts: int, per: int, extra: list[str]) -> dict[str, Any]:
                 "event_url": hook + "/event",
                 "call_handler_url": hook + "/call",
             }
-            async with session.post(base + "/voice/v1/broadcast", json=body, headers=AUTH) as r:
+            async with session.post(base + "/voice/v1/broadcast", json=body, headers=HEADERS) as r:
                 assert r.status == 200, await r.text()
                 return str((await r.json())["broadcast_id"])
 
@@ -122,12 +113,10 @@ async def run(broadcasts: int, per: int, extra: list[str]) -> dict[str, Any]:
                 health = await r.json()
         reports = []
         for bid in ids:
-            async with session.get(base + f"/voice/v1/broadcast/{bid}", headers=AUTH) as r:
+            async with session.get(base + f"/voice/v1/broadcast/{bid}", headers=HEADERS) as r:
                 reports.append(await r.json())
-    rss_end = rss_mb(proc.pid)
-    peak = peak_rss_mb(proc.pid)
-    proc.terminate()
-    exit_code = await proc.wait()
+    rss_end = rss_mb(pid)
+    peak = peak_rss_mb(pid)
     await runner.cleanup()
     return _check(receiver, reports, all_numbers, health) | {
         "broadcasts": broadcasts,
@@ -140,7 +129,6 @@ async def run(broadcasts: int, per: int, extra: list[str]) -> dict[str, Any]:
         "rss_end_mb": round(rss_end, 1),
         "peak_rss_mb": round(peak, 1),
         "kb_per_number": round((rss_end - rss_start) * 1024 / (broadcasts * per), 2),
-        "exit_code": exit_code,
     }
 
 
@@ -211,7 +199,9 @@ def main() -> int:
     parser.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
     parser.add_argument("serve_args", nargs="*", help="extra serve flags (after --)")
     args = parser.parse_args()
-    result = asyncio.run(run(args.broadcasts, args.numbers, args.serve_args))
+    with start_emulator(*args.serve_args) as emu:
+        result = asyncio.run(run(emu.match[1], emu.pid, args.broadcasts, args.numbers))
+    result["exit_code"] = emu.proc.returncode
     print(json.dumps(result, indent=2))
     if args.record:
         record(result, "python " + " ".join(["bench/load.py", *sys.argv[1:]]))
