@@ -36,6 +36,7 @@ __all__ = [
     "cpu_s",
     "ensure_wiremock",
     "ensure_wrk",
+    "free_port",
     "http",
     "load",
     "number",
@@ -43,6 +44,7 @@ __all__ = [
     "rss_mb",
     "start_emulator",
     "start_receiver",
+    "wait_completion",
     "wait_http",
 ]
 
@@ -72,7 +74,6 @@ class Child:
 
     def __init__(self, argv: Sequence[str], ready: str | None, timeout_s: float = 30.0) -> None:
         self.argv = list(argv)
-        self.started = time.monotonic()
         self.proc = subprocess.Popen(
             self.argv,
             stdout=subprocess.PIPE,
@@ -220,6 +221,18 @@ def wait_http(url: str, timeout_s: float = 30.0, interval_s: float = 0.002) -> f
                 return time.monotonic()
         time.sleep(interval_s)
     raise TimeoutError(f"{url} did not answer 200 within {timeout_s}s")
+
+
+def wait_completion(receiver: str, timeout_s: float, interval_s: float = 0.05) -> dict[str, Any]:
+    """Poll the bench receiver's `/stats` until it holds a completion event; returns the stats."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        _, stats = http("GET", f"{receiver}/stats")
+        if stats["completions"]:
+            return dict(stats)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no completion after {timeout_s}s: {stats['count']} events")
+        time.sleep(interval_s)
 
 
 def free_port() -> int:

@@ -27,6 +27,7 @@ from _common import (
     rss_mb,
     start_emulator,
     start_receiver,
+    wait_completion,
 )
 
 from emulator.sim.clock import parse_iso
@@ -55,14 +56,7 @@ def run(base: str, receiver: str, body: dict[str, Any], timeout_s: float) -> dic
     status, created = http("POST", f"{base}/voice/v1/broadcast", body, True, timeout_s)
     assert status == 200, created
     create_s = time.monotonic() - sent
-    deadline = sent + timeout_s
-    while True:
-        _, stats = http("GET", f"{receiver}/stats")
-        if stats["completions"]:
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no completion after {timeout_s}s: {stats['count']} events")
-        time.sleep(0.1)
+    stats = wait_completion(receiver, timeout_s)
     done = stats["completions"][0]
     wall = done["at"] - sent
     virtual = (parse_iso(done["event"]["timestamp"]) - parse_iso(created["timestamp"])) / 1000

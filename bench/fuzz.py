@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import collections
 import json
 import shutil
@@ -30,35 +29,28 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from _common import APP_ID, APP_KEY, AUTH, ROOT, start_emulator
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from request_strategies import requests  # noqa: E402
+from request_strategies import requests
 
-AUTH = {"Authorization": "Basic " + base64.b64encode(b"emulator-app-id:emulator-app-key").decode()}
+HEADERS = {"Authorization": AUTH}
+FLAGS = ("--clock", "manual", "--webhook-allow", "127.0.0.1", "--max-numbers", "50")
+FLAGS += ("--log-level", "error")
 
 
 class Fuzzer:
-    def __init__(self) -> None:
+    def __init__(self, base: str) -> None:
+        self.base = base
         self.statuses: collections.Counter[int] = collections.Counter()
         self.failures: list[dict[str, Any]] = []
         self.ids: list[str] = []
         self.sent = 0
 
     async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *("-m", "emulator", "serve", "--port", "0", "--clock", "manual"),
-            *("--webhook-allow", "127.0.0.1", "--max-numbers", "50", "--log-level", "error"),
-            stdout=asyncio.subprocess.PIPE,
-            cwd=ROOT,
-        )
-        assert self.proc.stdout is not None
-        line = (await asyncio.wait_for(self.proc.stdout.readline(), 30)).decode()
-        self.base = line.split("serving ", 1)[1].split(" ", 1)[0]
         self.session = aiohttp.ClientSession()
         for i in range(5):
             body = {
@@ -84,7 +76,7 @@ class Fuzzer:
 
     async def send(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body)
-        async with self.session.request(method, self.base + path, data=data, headers=AUTH) as r:
+        async with self.session.request(method, self.base + path, data=data, headers=HEADERS) as r:
             text = await r.text(errors="replace")
             self.sent += 1
             self.statuses[r.status] += 1
@@ -106,7 +98,7 @@ class Fuzzer:
             report = Path(tmp) / "st.json"
             command = [
                 st, "run", self.base + "/_emulator/openapi.json",
-                "-a", "emulator-app-id:emulator-app-key",
+                "-a", f"{APP_ID}:{APP_KEY}",
                 "-c", "not_a_server_error,content_type_conformance",
                 "--exclude-path", "/_emulator/faults",
                 "-n", str(per_operation), "--seed", "1", "--generation-database", "none",
@@ -124,18 +116,24 @@ class Fuzzer:
             "exit_code": data["exit_code"],
         }
 
-    async def close(self) -> int:
+    async def close(self) -> bool:
+        """Close the session; whether the emulator still answers healthy."""
         async with self.session.get(self.base + "/_emulator/health") as resp:
             healthy = resp.status == 200 and (await resp.json())["status"] == "ok"
         await self.session.close()
-        self.proc.terminate()
-        code = await self.proc.wait()
-        return 0 if healthy and code == 0 else 1
+        return healthy
 
 
 def run(target: int, per_operation: int) -> dict[str, Any]:
+    with start_emulator(*FLAGS) as emu:
+        result = fuzz_emulator(emu.match[1], target, per_operation)
+    result["healthy_after_and_exit_0"] &= emu.proc.returncode == 0
+    return result
+
+
+def fuzz_emulator(base: str, target: int, per_operation: int) -> dict[str, Any]:
     loop = asyncio.new_event_loop()
-    fuzz = Fuzzer()
+    fuzz = Fuzzer(base)
     loop.run_until_complete(fuzz.start())
     started = time.monotonic()
     rounds = 0
@@ -162,7 +160,7 @@ def run(target: int, per_operation: int) -> dict[str, Any]:
         schemathesis = fuzz.schemathesis(per_operation) if per_operation else None
         st_wall = time.monotonic() - st_started
     finally:
-        exit_code = loop.run_until_complete(fuzz.close())
+        healthy = loop.run_until_complete(fuzz.close())
         loop.close()
     return {
         "requests": fuzz.sent,
@@ -172,7 +170,7 @@ def run(target: int, per_operation: int) -> dict[str, Any]:
         "statuses": dict(sorted(fuzz.statuses.items())),
         "five_xx_or_not_json": len(fuzz.failures),
         "failures": fuzz.failures[:20],
-        "healthy_after_and_exit_0": exit_code == 0,
+        "healthy_after_and_exit_0": healthy,
         "schemathesis": schemathesis and {**schemathesis, "wall_s": round(st_wall, 2)},
     }
 

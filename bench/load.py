@@ -16,33 +16,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import aiohttp
+from _common import AUTH, ROOT, peak_rss_mb, rss_mb, start_emulator
 from aiohttp import web
 
-ROOT = Path(__file__).resolve().parent.parent
-AUTH = {"Authorization": "Basic " + base64.b64encode(b"emulator-app-id:emulator-app-key").decode()}
+HEADERS = {"Authorization": AUTH}
 RETRIES = 1  # number_of_retries in every create request: two attempts per number at most
 # per-call events of one number, by its last four digits (CONTRACT §5; TTS play, no menu)
 ATTEMPTS = RETRIES + 1
 EVENTS = {"0001": 2 * ATTEMPTS, "0002": 3 * ATTEMPTS, "0003": 3 * ATTEMPTS, "0004": 2, "0005": 8}
 HUMAN_EVENTS = 6  # initiated, ringing, connected, play initiated, playfinished, disconnected
 FAILING = {"0001", "0002", "0003", "0004"}
-
-
-def _status_kb(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
 
 
 class Receiver:
@@ -79,7 +70,8 @@ def expected_events(numbers: list[str]) -> int:
     return sum(EVENTS.get(n[-4:], HUMAN_EVENTS) for n in numbers) + 2  # + initiated, completion
 
 
-async def run(broadcasts: int, per: int, extra: list[str]) -> dict[str, Any]:
+async def run(base: str, pid: int, broadcasts: int, per: int) -> dict[str, Any]:
+    """Drive the emulator at `base` (process `pid`) with the broadcasts; figures and problems."""
     receiver = Receiver()
     receiver.expected_completions = broadcasts
     app = web.Application()
@@ -90,16 +82,7 @@ async def run(broadcasts: int, per: int, extra: list[str]) -> dict[str, Any]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     hook = f"http://127.0.0.1:{port}"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "emulator", "serve", "--port", "0", "--log-level", "warning", *extra),
-        stdout=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
-    base = line.split("serving ", 1)[1].split(" ", 1)[0]
-    rss_start = _status_kb(proc.pid, "VmRSS")
+    rss_start = rss_mb(pid)
     all_numbers = [numbers_for(b, per) for b in range(broadcasts)]
     async with aiohttp.ClientSession() as session:
 
@@ -113,7 +96,7 @@ async def run(broadcasts: int, per: int, extra: list[str]) -> dict[str, Any]:
                 "event_url": hook + "/event",
                 "call_handler_url": hook + "/call",
             }
-            async with session.post(base + "/voice/v1/broadcast", json=body, headers=AUTH) as r:
+            async with session.post(base + "/voice/v1/broadcast", json=body, headers=HEADERS) as r:
                 assert r.status == 200, await r.text()
                 return str((await r.json())["broadcast_id"])
 
@@ -130,12 +113,10 @@ async def run(broadcasts: int, per: int, extra: list[str]) -> dict[str, Any]:
                 health = await r.json()
         reports = []
         for bid in ids:
-            async with session.get(base + f"/voice/v1/broadcast/{bid}", headers=AUTH) as r:
+            async with session.get(base + f"/voice/v1/broadcast/{bid}", headers=HEADERS) as r:
                 reports.append(await r.json())
-    rss_end = _status_kb(proc.pid, "VmRSS")
-    peak = _status_kb(proc.pid, "VmHWM")
-    proc.terminate()
-    exit_code = await proc.wait()
+    rss_end = rss_mb(pid)
+    peak = peak_rss_mb(pid)
     await runner.cleanup()
     return _check(receiver, reports, all_numbers, health) | {
         "broadcasts": broadcasts,
@@ -144,11 +125,10 @@ async def run(broadcasts: int, per: int, extra: list[str]) -> dict[str, Any]:
         "create_all_s": round(created_s, 2),
         "wall_s": round(wall, 2),
         "events_per_s": round(receiver.count / wall),
-        "rss_start_mb": round(rss_start / 1024, 1),
-        "rss_end_mb": round(rss_end / 1024, 1),
-        "peak_rss_mb": round(peak / 1024, 1),
-        "kb_per_number": round((rss_end - rss_start) / (broadcasts * per), 2),
-        "exit_code": exit_code,
+        "rss_start_mb": round(rss_start, 1),
+        "rss_end_mb": round(rss_end, 1),
+        "peak_rss_mb": round(peak, 1),
+        "kb_per_number": round((rss_end - rss_start) * 1024 / (broadcasts * per), 2),
     }
 
 
@@ -219,7 +199,9 @@ def main() -> int:
     parser.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
     parser.add_argument("serve_args", nargs="*", help="extra serve flags (after --)")
     args = parser.parse_args()
-    result = asyncio.run(run(args.broadcasts, args.numbers, args.serve_args))
+    with start_emulator(*args.serve_args) as emu:
+        result = asyncio.run(run(emu.match[1], emu.pid, args.broadcasts, args.numbers))
+    result["exit_code"] = emu.proc.returncode
     print(json.dumps(result, indent=2))
     if args.record:
         record(result, "python " + " ".join(["bench/load.py", *sys.argv[1:]]))

@@ -28,6 +28,7 @@ from _common import (
     number,
     start_emulator,
     start_receiver,
+    wait_completion,
 )
 
 WORKERS = 64
@@ -41,16 +42,6 @@ def campaign(receiver: str, count: int) -> dict[str, object]:
         "event_url": f"{receiver}/event",
         "call_handler_url": f"{receiver}/call",
     }
-
-
-def wait_completion(receiver: str, timeout_s: float) -> dict[str, object]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        _, stats = http("GET", f"{receiver}/stats")
-        if stats["completions"]:
-            return dict(stats)
-        time.sleep(0.05)
-    raise TimeoutError("no completion event")
 
 
 def emulator_round(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
+import re
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -227,3 +230,69 @@ async def start_emulator() -> AsyncIterator[StartEmulator]:
 @pytest.fixture
 async def emu(start_emulator: StartEmulator) -> Running:
     return await start_emulator()
+
+
+# -- the `serve` command as a child process ---------------------------------------------------
+LINE = re.compile(
+    r"serving (?P<url>https?://\S+) "
+    r"\(app id '(?P<id>[^']*)', app key '(?P<key>[^']*)', clock (?P<clock>\w+)\)"
+)
+
+
+class Served:
+    """A `serve` child process and what its start line says."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, line: str) -> None:
+        self.proc = proc
+        self.line = line
+        match = LINE.search(line)
+        assert match, line
+        self.url = match["url"]
+        self.app_id, self.app_key, self.clock = match["id"], match["key"], match["clock"]
+
+
+async def _serve(*args: str, env: dict[str, str] | None = None) -> Served:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
+    environ.update(env or {})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "emulator",
+        "serve",
+        "--port",
+        "0",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=environ,
+    )
+    assert proc.stdout is not None
+    try:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+    except TimeoutError:
+        proc.kill()
+        raise
+    if not line:
+        assert proc.stderr is not None
+        raise AssertionError((await proc.stderr.read()).decode())
+    return Served(proc, line)
+
+
+Serve = Callable[..., Awaitable[Served]]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    """Factory: `await serve(*flags, env=...)` runs `python -m emulator serve --port 0 ...`."""
+    procs: list[asyncio.subprocess.Process] = []
+
+    async def start(*args: str, env: dict[str, str] | None = None) -> Served:
+        served = await _serve(*args, env=env)
+        procs.append(served.proc)
+        return served
+
+    yield start
+    for proc in procs:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

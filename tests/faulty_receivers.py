@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp import web
+from conftest import until
 
 # What a receiver does with one request: an HTTP status, or None to drop the connection.
 Decision = int | None
@@ -105,11 +105,8 @@ def per_call(events: list[dict[str, Any]]) -> dict[str, list[str]]:
 
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(0.005)
-
-    await asyncio.wait_for(poll(), timeout)
+    """`conftest.until` with the longer bound that retries and back-off need."""
+    await until(predicate, timeout)
 
 
 def completed(receiver: FaultyReceiver) -> bool:

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import signal
-import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -17,64 +13,6 @@ from conftest import Receiver
 from emulator import cli
 from emulator.config import OPTIONS, Settings, load_settings
 from emulator.sim.clock import ClockMode, parse_iso
-
-LINE = re.compile(
-    r"serving (?P<url>https?://\S+) "
-    r"\(app id '(?P<id>[^']*)', app key '(?P<key>[^']*)', clock (?P<clock>\w+)\)"
-)
-
-
-class Served:
-    def __init__(self, proc: asyncio.subprocess.Process, line: str) -> None:
-        self.proc = proc
-        self.line = line
-        match = LINE.search(line)
-        assert match, line
-        self.url = match["url"]
-        self.app_id, self.app_key, self.clock = match["id"], match["key"], match["clock"]
-
-
-async def _serve(*args: str, env: dict[str, str] | None = None) -> Served:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
-    environ.update(env or {})
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "emulator",
-        "serve",
-        "--port",
-        "0",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=environ,
-    )
-    assert proc.stdout is not None
-    try:
-        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
-    except TimeoutError:
-        proc.kill()
-        raise
-    if not line:
-        assert proc.stderr is not None
-        raise AssertionError((await proc.stderr.read()).decode())
-    return Served(proc, line)
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Any]:
-    procs: list[asyncio.subprocess.Process] = []
-
-    async def start(*args: str, env: dict[str, str] | None = None) -> Served:
-        served = await _serve(*args, env=env)
-        procs.append(served.proc)
-        return served
-
-    yield start
-    for proc in procs:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 async def _get(url: str, auth: tuple[str, str] | None = None) -> tuple[int, Any]:

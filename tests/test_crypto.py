@@ -115,7 +115,7 @@ async def test_node_decrypts_every_webhook_of_a_broadcast(
     async def all_delivered() -> None:
         while len(receiver.events) < 2 or "encrypted_data" not in receiver.events[-1]:
             await asyncio.sleep(0.005)
-        await run.api.control("POST", "/clock/run-until-idle")
+        await run.api.run_until_idle()
 
     await asyncio.wait_for(all_delivered(), 10)
     deliveries = (await run.api.control("GET", "/webhooks"))["deliveries"]

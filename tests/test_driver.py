@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
+from conftest import until
 
 from emulator.sim.activity import Activity
 from emulator.sim.clock import ClockMode, VirtualClock, parse_iso
 from emulator.sim.driver import ClockDriver, IdleLimitError
 
 START = parse_iso("2026-01-01T09:00:00Z")
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll `predicate` with a bounded wait (no sleeping for synchronisation)."""
-
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(0.001)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 # -- Activity ----------------------------------------------------------------------------

@@ -4,7 +4,6 @@ state file, and exits 0."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import signal
 import sys
@@ -13,13 +12,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+from conftest import Serve
 from faulty_receivers import Decision, create_body, faulty_receiver
-
-AUTH = {"Authorization": "Basic " + base64.b64encode(b"emulator-app-id:emulator-app-key").decode()}
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-async def test_sigterm_finishes_the_delivery_in_flight_and_saves_state(tmp_path: Path) -> None:
+async def test_sigterm_finishes_the_delivery_in_flight_and_saves_state(
+    tmp_path: Path, serve: Serve
+) -> None:
     state = tmp_path / "state.json"
     in_flight = asyncio.Event()
 
@@ -30,19 +30,14 @@ async def test_sigterm_finishes_the_delivery_in_flight_and_saves_state(tmp_path:
         return 200
 
     async with faulty_receiver(slow_first_call_event) as rec:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *("-m", "emulator", "serve", "--port", "0", "--settle-ms", "0"),
-            *("--state-file", str(state), "--shutdown-grace-s", "5"),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+        served = await serve(
+            *("--settle-ms", "0", "--state-file", str(state), "--shutdown-grace-s", "5")
         )
-        assert proc.stdout is not None
-        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
-        base = line.split("serving ", 1)[1].split(" ", 1)[0]
+        proc, base = served.proc, served.url
+        auth = {"Authorization": aiohttp.encode_basic_auth(served.app_id, served.app_key)}
         async with aiohttp.ClientSession() as session:
             body = create_body(rec.url, ["919800000010"])
-            async with session.post(base + "/voice/v1/broadcast", json=body, headers=AUTH) as r:
+            async with session.post(base + "/voice/v1/broadcast", json=body, headers=auth) as r:
                 assert r.status == 200
                 broadcast_id = (await r.json())["broadcast_id"]
             await asyncio.wait_for(in_flight.wait(), 10)

@@ -22,10 +22,10 @@ class Leg:
         self.b, self.v = broadcast_id, voice_id
 
     async def advance(self, seconds: float) -> None:
-        await self.run.api.control("POST", "/clock/advance", {"seconds": seconds})
+        await self.run.api.advance(seconds)
 
     async def settle(self) -> None:
-        await self.run.api.control("POST", "/clock/run-until-idle")
+        await self.run.api.run_until_idle()
 
     def events(self) -> list[dict[str, Any]]:
         return [e for e in self.receiver.events if e.get("voice_id") == self.v]
@@ -243,11 +243,11 @@ async def test_hangup_while_ringing_counts_as_failed(
 ) -> None:
     run = await start_emulator(clock=ClockMode.MANUAL)
     await run.api.create([NUMBER], receiver, number_of_retries=0)
-    await run.api.control("POST", "/clock/advance", {"seconds": 1})
+    await run.api.advance(1)
     voice_id = receiver.events[-1]["voice_id"]
     status, _ = await run.api.call("DELETE", f"/voice/v1/call/{voice_id}")
     assert status == 200
-    await run.api.control("POST", "/clock/run-until-idle")
+    await run.api.run_until_idle()
     done = receiver.completion()
     assert done is not None and done["resultset"]["failed_calls"] == 1
 
@@ -296,7 +296,7 @@ async def test_operations_on_an_ended_leg_are_409_json(
 async def test_play_while_ringing_is_409(start_emulator: StartEmulator, receiver: Receiver) -> None:
     run = await start_emulator(clock=ClockMode.MANUAL)
     await run.api.create([NUMBER], receiver)
-    await run.api.control("POST", "/clock/advance", {"seconds": 1})
+    await run.api.advance(1)
     voice_id = receiver.events[-1]["voice_id"]
     status, answer = await run.api.call("PUT", f"/voice/v1/call/{voice_id}/play", dict(TTS))
     assert status == 409 and "ringing" in answer["error_description"]

@@ -109,6 +109,14 @@ def command(
     )
 
 
+def live_leg(w: World, broadcast: Broadcast, seconds: int) -> CallLeg:
+    """The first number's current call leg, with the clock moved to `seconds`."""
+    w.at(seconds)
+    leg = broadcast.targets[0].leg
+    assert leg is not None
+    return leg
+
+
 def result(broadcast: Broadcast, index: int = 0) -> tuple[str, str] | None:
     r = broadcast.targets[index].result
     return None if r is None else (r.code, r.reason)
@@ -329,9 +337,7 @@ def test_stop_after_completion_changes_nothing() -> None:
 def test_app_hangup_ends_a_connected_call_and_a_second_hangup_conflicts() -> None:
     w = make_world()
     b = w.service.create(command("15551234567"))
-    w.at(4)
-    leg = b.targets[0].leg
-    assert leg is not None
+    leg = live_leg(w, b, 4)
     w.service.hangup(leg)
     assert w.sink.of("15551234567")[-1] == (1, "disconnected", 4, "app-hangup")
     with pytest.raises(Conflict):
@@ -343,9 +349,7 @@ def test_app_hangup_ends_a_connected_call_and_a_second_hangup_conflicts() -> Non
 def test_play_replaces_the_current_prompt_and_resets_patience() -> None:
     w = make_world()
     b = w.service.create(command("15551234567"))
-    w.at(4)  # the 2 s greeting plays from 3 to 5
-    leg = b.targets[0].leg
-    assert leg is not None
+    leg = live_leg(w, b, 4)  # the 2 s greeting plays from 3 to 5
     w.service.play(leg, PlaySpec(prompt_name="offer"))
     w.run()
     assert w.sink.of("15551234567")[3:] == [
@@ -359,9 +363,7 @@ def test_play_replaces_the_current_prompt_and_resets_patience() -> None:
 def test_play_on_a_call_that_is_not_connected_conflicts() -> None:
     w = make_world()
     b = w.service.create(command("15550000002"))
-    w.at(1)
-    leg = b.targets[0].leg
-    assert leg is not None
+    leg = live_leg(w, b, 1)
     with pytest.raises(Conflict):
         w.service.play(leg, HELLO)
 
@@ -369,9 +371,7 @@ def test_play_on_a_call_that_is_not_connected_conflicts() -> None:
 def test_bridge_to_a_person_then_the_target_hangs_up_after_sixty_seconds() -> None:
     w = make_world()
     b = w.service.create(command("15551234567", play=None))
-    w.at(5)
-    leg = b.targets[0].leg
-    assert leg is not None
+    leg = live_leg(w, b, 5)
     w.service.bridge(leg, "919999999999", "15557654321")
     w.run()
     assert w.sink.of("15551234567")[3:] == [
@@ -385,9 +385,7 @@ def test_bridge_to_a_person_then_the_target_hangs_up_after_sixty_seconds() -> No
 def test_bridge_to_a_busy_target_fails() -> None:
     w = make_world()
     b = w.service.create(command("15551234567", play=None))
-    w.at(5)
-    leg = b.targets[0].leg
-    assert leg is not None
+    leg = live_leg(w, b, 5)
     w.service.bridge(leg, "919999999999", "15550000001")
     w.run()
     assert [e[1] for e in w.sink.of("15551234567")][3:] == [

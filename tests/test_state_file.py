@@ -27,7 +27,7 @@ def _stable(report: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _run_idle(running: Any) -> None:
-    await running.api.control("POST", "/clock/run-until-idle")
+    await running.api.run_until_idle()
 
 
 async def test_snapshot_and_restore(start_emulator: Any, tmp_path: Path) -> None:
@@ -39,7 +39,7 @@ async def test_snapshot_and_restore(start_emulator: Any, tmp_path: Path) -> None
         await _run_idle(first)
         await wait_for(lambda: completed(rec))
         _, running = await api.call("POST", CREATE, create_body(rec.url, ["919800000020"] * 2))
-        await api.control("POST", "/clock/advance", {"seconds": 4})  # both calls connected
+        await api.advance(4)  # both calls connected
         await wait_for(lambda: first.emulator.dispatcher.pending == 0)
         written = await api.control("POST", "/snapshot")
         before = {b: await api.report(b) for b in (done["broadcast_id"], running["broadcast_id"])}
@@ -81,7 +81,7 @@ async def test_pending_deliveries_are_sent_after_a_restart(
         first = await start_emulator(clock=MANUAL, state_file=str(state))
         await first.api.call("POST", CREATE, create_body(rec.url, ["919800000004"]))
         # an invalid number: initiated, disconnected at once; every delivery refused, backing off
-        await first.api.control("POST", "/clock/advance", {"seconds": 0})
+        await first.api.advance(0)
         await wait_for(lambda: first.emulator.activity.held == 0)
         await first.api.control("POST", "/snapshot")
         pending = [d for d in first.emulator.dispatcher.log if d.state == "pending"]

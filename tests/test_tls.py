@@ -172,7 +172,7 @@ async def _one_broadcast(start_emulator: StartEmulator, app: SampleApp, **settin
     body = {"broadcast_numbers_array": ["919800000004"], "action_on_connect": None}
     receiver_like = type("R", (), {"url": app.url})()
     await run.api.create(["919800000004"], receiver_like, **body)
-    await run.api.control("POST", "/clock/run-until-idle")
+    await run.api.run_until_idle()
     for _ in range(1000):
         log = (await run.api.control("GET", "/webhooks"))["deliveries"]
         if log and all(d["state"] != "pending" for d in log):

@@ -90,7 +90,7 @@ async def test_delete_and_get_bodies_are_never_parsed(run: Running) -> None:
 
 async def test_node_style_bodyless_delete_hangs_up(run: Running, receiver: Receiver) -> None:
     await run.api.create(["919876543210"], receiver, action_on_connect=None)
-    await run.api.control("POST", "/clock/advance", {"seconds": 3})
+    await run.api.advance(3)
     voice_id = receiver.events[-1]["voice_id"]
     # no Content-Length and no body, as `req.end('')` sends; then a second request on the socket
     raw = request("DELETE", f"/voice/v1/call/{voice_id}") + request(
