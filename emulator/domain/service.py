@@ -68,8 +68,7 @@ class BroadcastService:
         self.behaviour = behaviour
         self.events = events
         self.timings = timings
-        self.dial_rate = dial_rate
-        self._dials = DialBook(dial_rate)
+        self._dials = DialBook(dial_rate)  # the one owner of the rate
 
     # ---------------------------------------------------------------- broadcasts -------
     def create(self, command: CreateCommand) -> Broadcast:
