@@ -88,7 +88,6 @@ class Result:
 class Play:
     play_id: str
     spec: PlaySpec
-    seconds: int
     timer: Timer | None = None
 
 

@@ -259,7 +259,7 @@ class BroadcastService:
         leg.progress = None
         leg.plays += 1
         seconds = self._prompt_seconds(spec)
-        play = Play(self.ids.make("play", leg.voice_id, leg.plays), spec, seconds or 0)
+        play = Play(self.ids.make("play", leg.voice_id, leg.plays), spec)
         leg.play = play
         self.events.play_state(leg, play, "initiated")
         if seconds is None:
