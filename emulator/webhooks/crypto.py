@@ -9,10 +9,11 @@ project's APP_ID; headers `x-algoritm` (sic), `x-format` and `x-encoding` say ho
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import importlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from emulator.jsonwire import dump_bytes
@@ -73,8 +74,13 @@ def _mode(mode: str, iv: bytes) -> modes.Mode:
     return legacy
 
 
+@functools.lru_cache(maxsize=32)
 def _cipher(algorithm: str, password: str) -> tuple[Cipher[Any], bool]:
-    """The cipher Node builds for `createCipher(algorithm, password)`, and whether it pads."""
+    """The cipher Node builds for `createCipher(algorithm, password)`, and whether it pads.
+
+    Remembered: an emulator encrypts every webhook with the same algorithm and password, and a
+    `Cipher` is only a factory of contexts, so the key derivation runs once, not per delivery.
+    """
     found = AES_CIPHERS.get(algorithm.lower())
     if found is None:
         raise ValueError(
@@ -121,12 +127,21 @@ class BodyEncoder:
     algorithm: str = "none"
     password: str = ""
     fmt: str = "base64"
+    # the same for every delivery: built once (callers only read them)
+    _headers: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.enabled:
             _cipher(self.algorithm, self.password or "x")  # fail at start-up, not per delivery
         if self.fmt not in FORMATS:
             raise ValueError(f"webhook format must be one of {FORMATS}, not {self.fmt!r}")
+        headers = {"Content-Type": "application/json"}
+        if self.enabled:
+            headers["x-algoritm"] = self.algorithm
+            headers["x-algorithm"] = self.algorithm
+            headers["x-format"] = self.fmt
+            headers["x-encoding"] = "utf8"
+        object.__setattr__(self, "_headers", headers)
 
     @property
     def enabled(self) -> bool:
@@ -135,14 +150,6 @@ class BodyEncoder:
     def encode(self, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
         plain = dump_bytes(event)
         if not self.enabled:
-            return plain, {"Content-Type": "application/json"}
+            return plain, self._headers
         data = node_encrypt(plain, self.algorithm, self.password, self.fmt)
-        body = json.dumps({"encrypted_data": data}).encode("ascii")
-        headers = {
-            "Content-Type": "application/json",
-            "x-algoritm": self.algorithm,
-            "x-algorithm": self.algorithm,
-            "x-format": self.fmt,
-            "x-encoding": "utf8",
-        }
-        return body, headers
+        return json.dumps({"encrypted_data": data}).encode("ascii"), self._headers
