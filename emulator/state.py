@@ -204,9 +204,7 @@ def _restore_broadcast(emulator: Emulator, row: dict[str, Any]) -> Broadcast:
         target = Target(b, index, recipient, attempts=int(saved["attempts"]))
         if saved["result"] is not None:
             target.result = Result(saved["result"]["code"], saved["result"]["reason"])
-            b.finished += 1
-            b.successful += target.result.code == "success"
-            b.failed += target.result.code != "success"
+            b.tally(target.result)
         b.attempts += target.attempts
         b.targets.append(target)
     for leg_row in row["legs"]:
@@ -242,9 +240,7 @@ def _end_interrupted(b: Broadcast, now_ms: int) -> None:
             target.result = (
                 Result("success", "success") if answered else Result("failed", "Stopped")
             )
-            b.finished += 1
-            b.successful += target.result.code == "success"
-            b.failed += target.result.code != "success"
+            b.tally(target.result)
     b.state = BroadcastState.STOPPED
     b.ended_ms = b.ended_ms if b.ended_ms is not None else now_ms
     b.completion_sent = True

@@ -175,6 +175,14 @@ class Broadcast:
     def name(self) -> str:
         return self.command.name
 
+    def tally(self, result: Result) -> None:
+        """Count a number that has finished with `result`."""
+        self.finished += 1
+        if result.code == "success":
+            self.successful += 1
+        else:
+            self.failed += 1
+
     @property
     def all_finished(self) -> bool:
         return self.finished == len(self.targets)

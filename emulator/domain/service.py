@@ -227,11 +227,7 @@ class BroadcastService:
     def _finish(self, target: Target, result: Result) -> None:
         target.result = result
         broadcast = target.broadcast
-        broadcast.finished += 1
-        if result.code == "success":
-            broadcast.successful += 1
-        else:
-            broadcast.failed += 1
+        broadcast.tally(result)
         if broadcast.all_finished:
             self._complete(broadcast)
 
