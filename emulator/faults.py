@@ -182,6 +182,8 @@ class FaultBook:
         self.fired.append(entry)
 
     def webhook_fault(self, url: str, now_ms: int) -> WebhookFault | None:
+        if not self.webhook:  # asked once per delivery attempt: no closure when nothing is set
+            return None
         fault = self._first(self.webhook, lambda f: f.matches(url), now_ms)
         if fault is not None:
             effect = {"timeout": fault.timeout, "refuse": fault.refuse}
@@ -189,6 +191,8 @@ class FaultBook:
         return fault
 
     def api_fault(self, method: str, path: str, now_ms: int) -> ApiFault | None:
+        if not self.api:  # asked once per request: no closure when nothing is set
+            return None
         fault = self._first(self.api, lambda f: f.matches(method, path), now_ms)
         if fault is not None:
             self._fired("api", fault, now_ms, method=method, path=path)
