@@ -105,7 +105,6 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
         self.started = 0.0  # when the current exchange began (monotonic), for the watchdog
-        self.used = False
         self._buffer = bytearray()
         self._waiter: asyncio.Future[_Response] | None = None
         self._response: _Response | None = None
@@ -146,7 +145,6 @@ class _Connection(asyncio.Protocol):
         self._waiter = loop.create_future()
         self._response = _Response()
         self._buffer.clear()
-        self.used = True
         assert self.transport is not None
         self.transport.write(request)
         return await self._waiter
