@@ -170,11 +170,11 @@ class FaultBook:
         if fault.probability >= 1.0:
             return True
         self._assign_ids()
-        key = id(fault)
-        rng = self._rngs.get(key)
+        # by fault id, never by id(): a removed fault's address may be reused by a new one
+        rng = self._rngs.get(fault.id)
         if rng is None:
             kind = "webhook" if isinstance(fault, WebhookFault) else "api"
-            rng = self._rngs[key] = random.Random(f"{self.seed}|fault|{kind}|{fault.id}")
+            rng = self._rngs[fault.id] = random.Random(f"{self.seed}|fault|{kind}|{fault.id}")
         return rng.random() < fault.probability
 
     def _log(self, entry: dict[str, Any]) -> None:
