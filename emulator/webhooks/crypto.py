@@ -9,7 +9,6 @@ project's APP_ID; headers `x-algoritm` (sic), `x-format` and `x-encoding` say ho
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import importlib
 import json
@@ -74,13 +73,8 @@ def _mode(mode: str, iv: bytes) -> modes.Mode:
     return legacy
 
 
-@functools.lru_cache(maxsize=32)
 def _cipher(algorithm: str, password: str) -> tuple[Cipher[Any], bool]:
-    """The cipher Node builds for `createCipher(algorithm, password)`, and whether it pads.
-
-    Remembered: an emulator encrypts every webhook with the same algorithm and password, and a
-    `Cipher` is only a factory of contexts, so the key derivation runs once, not per delivery.
-    """
+    """The cipher Node builds for `createCipher(algorithm, password)`, and whether it pads."""
     found = AES_CIPHERS.get(algorithm.lower())
     if found is None:
         raise ValueError(
@@ -96,6 +90,10 @@ def _cipher(algorithm: str, password: str) -> tuple[Cipher[Any], bool]:
 def node_encrypt(plaintext: bytes, algorithm: str, password: str, fmt: str = "base64") -> str:
     """What Node's `createCipher(algorithm, password)` produces, as `fmt` text."""
     cipher, padded = _cipher(algorithm, password)
+    return _encrypt(cipher, padded, plaintext, fmt)
+
+
+def _encrypt(cipher: Cipher[Any], padded: bool, plaintext: bytes, fmt: str) -> str:
     if padded:
         from cryptography.hazmat.primitives import padding
 
@@ -127,12 +125,15 @@ class BodyEncoder:
     algorithm: str = "none"
     password: str = ""
     fmt: str = "base64"
-    # the same for every delivery: built once (callers only read them)
+    # the same for every delivery, so built once: the headers (callers only read them) and the
+    # cipher (a `Cipher` is a factory of contexts: the key is derived once, not per delivery)
     _headers: dict[str, str] = field(init=False, repr=False, compare=False)
+    _aes: tuple[Cipher[Any], bool] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.enabled:
-            _cipher(self.algorithm, self.password or "x")  # fail at start-up, not per delivery
+        # an unknown cipher fails here, at start-up, not per delivery
+        cipher = _cipher(self.algorithm, self.password) if self.enabled else None
+        object.__setattr__(self, "_aes", cipher)
         if self.fmt not in FORMATS:
             raise ValueError(f"webhook format must be one of {FORMATS}, not {self.fmt!r}")
         headers = {"Content-Type": "application/json"}
@@ -151,5 +152,6 @@ class BodyEncoder:
         plain = dump_bytes(event)
         if not self.enabled:
             return plain, self._headers
-        data = node_encrypt(plain, self.algorithm, self.password, self.fmt)
+        assert self._aes is not None
+        data = _encrypt(*self._aes, plain, self.fmt)
         return json.dumps({"encrypted_data": data}).encode("ascii"), self._headers
