@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from emulator.faults import ApiFault, FaultBook, WebhookFault
@@ -260,18 +260,18 @@ class FaultSpecError(argparse.ArgumentTypeError, ValueError):
     """A bad fault spec in a flag or environment variable (argparse shows the message)."""
 
 
-def validate_api_spec(text: str) -> str:
-    """For the serve flag: check the spec now, keep the text (faults are built at start)."""
+def _validated(text: str, parse: Callable[[str, int], list[Any]]) -> str:
+    """For the serve flags: check the spec now, keep the text (faults are built at start)."""
     try:
-        parse_api_faults(text, 0)
+        parse(text, 0)
     except ValueError as exc:
         raise FaultSpecError(str(exc)) from None
     return text
+
+
+def validate_api_spec(text: str) -> str:
+    return _validated(text, parse_api_faults)
 
 
 def validate_webhook_spec(text: str) -> str:
-    try:
-        parse_webhook_faults(text, 0)
-    except ValueError as exc:
-        raise FaultSpecError(str(exc)) from None
-    return text
+    return _validated(text, parse_webhook_faults)

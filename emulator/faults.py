@@ -170,25 +170,26 @@ class FaultBook:
         if fault.probability >= 1.0:
             return True
         self._assign_ids()
-        key = id(fault)
-        rng = self._rngs.get(key)
+        # by fault id, never by id(): a removed fault's address may be reused by a new one
+        rng = self._rngs.get(fault.id)
         if rng is None:
             kind = "webhook" if isinstance(fault, WebhookFault) else "api"
-            rng = self._rngs[key] = random.Random(f"{self.seed}|fault|{kind}|{fault.id}")
+            rng = self._rngs[fault.id] = random.Random(f"{self.seed}|fault|{kind}|{fault.id}")
         return rng.random() < fault.probability
 
-    def _log(self, entry: dict[str, Any]) -> None:
-        self.fired_total += 1
-        self.fired.append(entry)
-
     def webhook_fault(self, url: str, now_ms: int) -> WebhookFault | None:
+        if not self.webhook:  # asked once per delivery attempt: no closure when nothing is set
+            return None
         fault = self._first(self.webhook, lambda f: f.matches(url), now_ms)
         if fault is not None:
-            effect = {"timeout": fault.timeout, "refuse": fault.refuse}
-            self._fired("webhook", fault, now_ms, url=url, **effect)
+            self._fired(
+                "webhook", fault, now_ms, url=url, timeout=fault.timeout, refuse=fault.refuse
+            )
         return fault
 
     def api_fault(self, method: str, path: str, now_ms: int) -> ApiFault | None:
+        if not self.api:  # asked once per request: no closure when nothing is set
+            return None
         fault = self._first(self.api, lambda f: f.matches(method, path), now_ms)
         if fault is not None:
             self._fired("api", fault, now_ms, method=method, path=path)
@@ -203,7 +204,8 @@ class FaultBook:
         return None
 
     def _fired(self, kind: str, fault: ApiFault | WebhookFault, now_ms: int, **where: Any) -> None:
-        self._log(
+        self.fired_total += 1
+        self.fired.append(
             {
                 "kind": kind,
                 "fault_id": fault.id,

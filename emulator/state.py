@@ -31,6 +31,7 @@ from emulator.domain.models import (
     Result,
     Target,
 )
+from emulator.domain.service import STOPPED, SUCCESS
 from emulator.webhooks.delivery import Attempt, Delivery
 
 if TYPE_CHECKING:
@@ -203,10 +204,8 @@ def _restore_broadcast(emulator: Emulator, row: dict[str, Any]) -> Broadcast:
     ):
         target = Target(b, index, recipient, attempts=int(saved["attempts"]))
         if saved["result"] is not None:
-            target.result = Result(saved["result"]["code"], saved["result"]["reason"])
-            b.finished += 1
-            b.successful += target.result.code == "success"
-            b.failed += target.result.code != "success"
+            target.result = Result(**saved["result"])
+            b.tally(target.result)
         b.attempts += target.attempts
         b.targets.append(target)
     for leg_row in row["legs"]:
@@ -238,13 +237,8 @@ def _end_interrupted(b: Broadcast, now_ms: int) -> None:
             leg.ended_ms = now_ms
             b.live_legs -= 1
         if target.result is None:
-            answered = leg is not None and leg.answered
-            target.result = (
-                Result("success", "success") if answered else Result("failed", "Stopped")
-            )
-            b.finished += 1
-            b.successful += target.result.code == "success"
-            b.failed += target.result.code != "success"
+            target.result = SUCCESS if leg is not None and leg.answered else STOPPED
+            b.tally(target.result)
     b.state = BroadcastState.STOPPED
     b.ended_ms = b.ended_ms if b.ended_ms is not None else now_ms
     b.completion_sent = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = ["DialBook"]
 
-_PRUNE_AT = 1024  # booked seconds kept before seconds already gone by are forgotten
+_PRUNE_AT = 1024  # booked seconds kept before seconds already gone by are first forgotten
 
 
 class DialBook:
@@ -17,6 +17,7 @@ class DialBook:
         self._used: dict[int, int] = {}
         self._next: dict[int, int] = {}  # full second -> a later second to try
         self._kept_from = 0
+        self._prune_at = _PRUNE_AT
 
     def book(self, at_ms: int, now_ms: int) -> int:
         """The instant at which an attempt wanted at `at_ms` may be dialled (and book it)."""
@@ -41,13 +42,17 @@ class DialBook:
         return second
 
     def _forget_before(self, second: int) -> None:
-        if second <= self._kept_from or len(self._used) < _PRUNE_AT:
+        # only once the book has doubled since the last pruning: a book holding many seconds
+        # still to come would otherwise be copied whole every virtual second
+        if second <= self._kept_from or len(self._used) < self._prune_at:
             return
         self._kept_from = second
         self._used = {s: n for s, n in self._used.items() if s >= second}
         self._next = {s: n for s, n in self._next.items() if s >= second}
+        self._prune_at = max(_PRUNE_AT, 2 * len(self._used))
 
     def clear(self) -> None:
         self._used.clear()
         self._next.clear()
         self._kept_from = 0
+        self._prune_at = _PRUNE_AT

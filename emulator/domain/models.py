@@ -88,7 +88,6 @@ class Result:
 class Play:
     play_id: str
     spec: PlaySpec
-    seconds: int
     timer: Timer | None = None
 
 
@@ -175,6 +174,14 @@ class Broadcast:
     @property
     def name(self) -> str:
         return self.command.name
+
+    def tally(self, result: Result) -> None:
+        """Count a number that has finished with `result`."""
+        self.finished += 1
+        if result.code == "success":
+            self.successful += 1
+        else:
+            self.failed += 1
 
     @property
     def all_finished(self) -> bool:

@@ -68,8 +68,7 @@ class BroadcastService:
         self.behaviour = behaviour
         self.events = events
         self.timings = timings
-        self.dial_rate = dial_rate
-        self._dials = DialBook(dial_rate)
+        self._dials = DialBook(dial_rate)  # the one owner of the rate
 
     # ---------------------------------------------------------------- broadcasts -------
     def create(self, command: CreateCommand) -> Broadcast:
@@ -228,11 +227,7 @@ class BroadcastService:
     def _finish(self, target: Target, result: Result) -> None:
         target.result = result
         broadcast = target.broadcast
-        broadcast.finished += 1
-        if result.code == "success":
-            broadcast.successful += 1
-        else:
-            broadcast.failed += 1
+        broadcast.tally(result)
         if broadcast.all_finished:
             self._complete(broadcast)
 
@@ -260,7 +255,7 @@ class BroadcastService:
         leg.progress = None
         leg.plays += 1
         seconds = self._prompt_seconds(spec)
-        play = Play(self.ids.make("play", leg.voice_id, leg.plays), spec, seconds or 0)
+        play = Play(self.ids.make("play", leg.voice_id, leg.plays), spec)
         leg.play = play
         self.events.play_state(leg, play, "initiated")
         if seconds is None:

@@ -28,33 +28,34 @@ class Timer:
     A timer that fired, or that a clock reset dropped, is detached: cancelling it changes nothing.
     """
 
-    __slots__ = ("_on_cancel", "args", "callback", "cancelled", "due")
+    __slots__ = ("_clock", "args", "callback", "cancelled", "due")
 
     def __init__(
         self,
         due: int,
         callback: Callable[..., None],
         args: tuple[Any, ...],
-        on_cancel: Callable[[], None] | None = None,
+        clock: VirtualClock | None = None,
     ) -> None:
         self.due = due
         self.callback = callback
         self.args = args
         self.cancelled = False
-        self._on_cancel = on_cancel
+        # the clock whose heap holds this timer (a reference, not a bound method per timer)
+        self._clock = clock
 
     def cancel(self) -> None:
         if self.cancelled:
             return
         self.cancelled = True
-        if self._on_cancel is not None:
-            self._on_cancel()
-            self._on_cancel = None
+        if self._clock is not None:
+            self._clock._cancelled += 1
+            self._clock = None
 
     def detach(self) -> None:
         """The clock no longer holds this timer: it can neither fire nor be counted."""
         self.cancelled = True
-        self._on_cancel = None
+        self._clock = None
 
 
 _Entry = tuple[int, int, int, Timer]
@@ -129,7 +130,7 @@ class VirtualClock:
         self, due_ms: int, callback: Callable[..., None], *args: Any, priority: int = 0
     ) -> Timer:
         due = max(int(due_ms), self._now)
-        timer = Timer(due, callback, args, self._count_cancel)
+        timer = Timer(due, callback, args, self)
         heapq.heappush(self._heap, (due, priority, next(self._seq), timer))
         if self.on_schedule is not None:
             self.on_schedule()
@@ -143,9 +144,6 @@ class VirtualClock:
     def cancel(self, timer: Timer | None) -> None:
         if timer is not None:
             timer.cancel()
-
-    def _count_cancel(self) -> None:
-        self._cancelled += 1
 
     # -- moving time ---------------------------------------------------------------------
     def fire_due(self) -> int:

@@ -12,7 +12,7 @@ import base64
 import hashlib
 import importlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from emulator.jsonwire import dump_bytes
@@ -90,6 +90,10 @@ def _cipher(algorithm: str, password: str) -> tuple[Cipher[Any], bool]:
 def node_encrypt(plaintext: bytes, algorithm: str, password: str, fmt: str = "base64") -> str:
     """What Node's `createCipher(algorithm, password)` produces, as `fmt` text."""
     cipher, padded = _cipher(algorithm, password)
+    return _encrypt(cipher, padded, plaintext, fmt)
+
+
+def _encrypt(cipher: Cipher[Any], padded: bool, plaintext: bytes, fmt: str) -> str:
     if padded:
         from cryptography.hazmat.primitives import padding
 
@@ -121,12 +125,24 @@ class BodyEncoder:
     algorithm: str = "none"
     password: str = ""
     fmt: str = "base64"
+    # the same for every delivery, so built once: the headers (callers only read them) and the
+    # cipher (a `Cipher` is a factory of contexts: the key is derived once, not per delivery)
+    _headers: dict[str, str] = field(init=False, repr=False, compare=False)
+    _aes: tuple[Cipher[Any], bool] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.enabled:
-            _cipher(self.algorithm, self.password or "x")  # fail at start-up, not per delivery
+        # an unknown cipher fails here, at start-up, not per delivery
+        cipher = _cipher(self.algorithm, self.password) if self.enabled else None
+        object.__setattr__(self, "_aes", cipher)
         if self.fmt not in FORMATS:
             raise ValueError(f"webhook format must be one of {FORMATS}, not {self.fmt!r}")
+        headers = {"Content-Type": "application/json"}
+        if self.enabled:
+            headers["x-algoritm"] = self.algorithm
+            headers["x-algorithm"] = self.algorithm
+            headers["x-format"] = self.fmt
+            headers["x-encoding"] = "utf8"
+        object.__setattr__(self, "_headers", headers)
 
     @property
     def enabled(self) -> bool:
@@ -135,14 +151,7 @@ class BodyEncoder:
     def encode(self, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
         plain = dump_bytes(event)
         if not self.enabled:
-            return plain, {"Content-Type": "application/json"}
-        data = node_encrypt(plain, self.algorithm, self.password, self.fmt)
-        body = json.dumps({"encrypted_data": data}).encode("ascii")
-        headers = {
-            "Content-Type": "application/json",
-            "x-algoritm": self.algorithm,
-            "x-algorithm": self.algorithm,
-            "x-format": self.fmt,
-            "x-encoding": "utf8",
-        }
-        return body, headers
+            return plain, self._headers
+        assert self._aes is not None
+        data = _encrypt(*self._aes, plain, self.fmt)
+        return json.dumps({"encrypted_data": data}).encode("ascii"), self._headers

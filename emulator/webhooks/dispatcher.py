@@ -145,7 +145,9 @@ class Dispatcher:
     def pending(self) -> int:
         return sum(len(ch.queue) for ch in self._channels.values())
 
-    def send(self, channel: str, url: str, payload: dict[str, Any], owner: Any = None) -> None:
+    def send(
+        self, channel: str, url: str, payload: dict[str, Any], owner: Broadcast | None = None
+    ) -> None:
         self._seq += 1
         delivery = Delivery(
             self._seq, channel, url, payload, self.clock.now_ms, owner, generation=self._generation

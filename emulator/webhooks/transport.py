@@ -105,7 +105,6 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
         self.started = 0.0  # when the current exchange began (monotonic), for the watchdog
-        self.used = False
         self._buffer = bytearray()
         self._waiter: asyncio.Future[_Response] | None = None
         self._response: _Response | None = None
@@ -146,7 +145,6 @@ class _Connection(asyncio.Protocol):
         self._waiter = loop.create_future()
         self._response = _Response()
         self._buffer.clear()
-        self.used = True
         assert self.transport is not None
         self.transport.write(request)
         return await self._waiter
@@ -237,6 +235,7 @@ class HttpPool:
         self._sweeper: asyncio.TimerHandle | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._targets: dict[str, PlainTarget | None] = {}
+        self._heads: dict[tuple[PlainTarget, tuple[tuple[str, str], ...]], bytes] = {}
         self.opened = 0  # connections opened so far (reuse shows as few)
 
     def target(self, url: str) -> PlainTarget | None:
@@ -251,10 +250,7 @@ class HttpPool:
 
     async def post(self, target: PlainTarget, body: bytes, headers: Mapping[str, str]) -> int:
         """POST `body`; on a reused connection the receiver closed, once more on a fresh one."""
-        head = [f"POST {target.target} HTTP/1.1", f"Host: {target.authority}"]
-        head += [f"{k}: {v}" for k, v in headers.items()]
-        head.append(f"Content-Length: {len(body)}\r\n\r\n")
-        request = "\r\n".join(head).encode("latin-1") + body
+        request = b"%b%d\r\n\r\n%b" % (self._head(target, headers), len(body), body)
         key = (target.host, target.port)
         started = self._monotonic()
         conn = self._take(key, started)
@@ -269,6 +265,21 @@ class HttpPool:
         async with asyncio.timeout(self.timeout_s - (self._monotonic() - started)):
             conn = await self._open(key)
         return await self._exchange(key, conn, request, started, keep)
+
+    def _head(self, target: PlainTarget, headers: Mapping[str, str]) -> bytes:
+        """The request head up to the Content-Length value: the same for every webhook sent to
+        one URL, so it is written once (3 us per request otherwise)."""
+        key = (target, tuple(headers.items()))
+        try:
+            return self._heads[key]
+        except KeyError:
+            if len(self._heads) >= _MAX_TARGETS:
+                self._heads.clear()
+            lines = [f"POST {target.target} HTTP/1.1", f"Host: {target.authority}"]
+            lines += [f"{k}: {v}" for k, v in headers.items()]
+            lines.append("Content-Length: ")
+            head = self._heads[key] = "\r\n".join(lines).encode("latin-1")
+            return head
 
     async def _open(self, key: tuple[str, int]) -> _Connection:
         loop = asyncio.get_running_loop()
