@@ -20,7 +20,7 @@ from aiohttp import web
 from emulator.runtime import Emulator
 from emulator.scenario.model import Action, BroadcastSpec, Reaction
 from emulator.scenario.record import BroadcastInfo, EventRecorder, matches
-from emulator.webhooks.crypto import node_decrypt
+from emulator.testing.sink import decode_webhook
 
 __all__ = ["ClientError", "ScriptClient", "create_body"]
 
@@ -174,25 +174,15 @@ class ScriptClient:
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
-            payload = self._decode(await request.read(), request.headers)
-        except (ValueError, KeyError) as exc:
+            raw = await request.read()
+            payload, _ = decode_webhook(raw, request.headers, self.em.settings.app_id)
+        except (ValueError, KeyError, TypeError) as exc:
             return web.json_response({"error": f"cannot read webhook: {exc}"}, status=400)
         self.recorder.add(request.path, payload)
         reaction = self._reaction_for(payload)
         if reaction is not None:
             await self.perform(list(reaction.actions), payload)
         return web.json_response({"status": "ok"})
-
-    def _decode(self, raw: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
-        body = json.loads(raw)
-        algorithm = headers.get("x-algoritm")
-        if algorithm and isinstance(body, dict) and "encrypted_data" in body:
-            fmt = headers.get("x-format", "base64")
-            plain = node_decrypt(body["encrypted_data"], algorithm, self.em.settings.app_id, fmt)
-            body = json.loads(plain)
-        if not isinstance(body, dict):
-            raise ValueError("webhook body is not a JSON object")
-        return body
 
     def _reaction_for(self, payload: dict[str, Any]) -> Reaction | None:
         if not self.reactions or payload.get("voice_id") is None:
