@@ -13,12 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.scenario.model import EventMatch
+from emulator.testing.sink import event_name
 
-__all__ = ["BroadcastInfo", "EventRecorder", "event_name", "event_number", "matches"]
-
-
-def event_name(payload: dict[str, Any]) -> str:
-    return str(payload.get("state") or payload.get("playstate") or "")
+__all__ = ["BroadcastInfo", "EventRecorder", "event_number", "matches"]
 
 
 def event_number(payload: dict[str, Any]) -> str | None:
