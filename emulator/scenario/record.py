@@ -71,7 +71,6 @@ class EventRecorder:
         self.broadcasts: dict[str, BroadcastInfo] = {}
         self.by_name: Counter[str] = Counter()
         self.total = 0
-        self.completions: dict[str, dict[str, Any]] = {}
         self.counted = counted
         self.match_counts = [0] * len(counted)
         self._sequence_numbers = frozenset(sequence_numbers)
@@ -89,8 +88,6 @@ class EventRecorder:
         self.by_name[name] += 1
         info = self.info(payload)
         voice_id = payload.get("voice_id")
-        if voice_id is None and ("resultSet" in payload or "resultset" in payload):
-            self.completions[str(payload.get("broadcast_id"))] = payload
         for i, match in enumerate(self.counted):
             if matches(match, payload, info):
                 self.match_counts[i] += 1
