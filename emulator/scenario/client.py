@@ -178,16 +178,15 @@ class ScriptClient:
             payload, _ = decode_webhook(raw, request.headers, self.em.settings.app_id)
         except (ValueError, KeyError, TypeError) as exc:
             return web.json_response({"error": f"cannot read webhook: {exc}"}, status=400)
-        self.recorder.add(request.path, payload)
-        reaction = self._reaction_for(payload)
+        info = self.recorder.add(request.path, payload)
+        reaction = self._reaction_for(payload, info)
         if reaction is not None:
             await self.perform(list(reaction.actions), payload)
         return web.json_response({"status": "ok"})
 
-    def _reaction_for(self, payload: dict[str, Any]) -> Reaction | None:
+    def _reaction_for(self, payload: dict[str, Any], info: BroadcastInfo | None) -> Reaction | None:
         if not self.reactions or payload.get("voice_id") is None:
             return None
-        info = self.recorder.info(payload)
         return next((r for r in self.reactions if matches(r.on, payload, info)), None)
 
     async def perform(self, actions: list[Action], payload: dict[str, Any]) -> None:

@@ -82,7 +82,8 @@ class EventRecorder:
         bid = payload.get("broadcast_id") or payload.get("app_instance")
         return self.broadcasts.get(str(bid)) if bid is not None else None
 
-    def add(self, path: str, payload: dict[str, Any]) -> None:
+    def add(self, path: str, payload: dict[str, Any]) -> BroadcastInfo | None:
+        """Count (and keep, if asked) one event; the info of its broadcast, for the reactions."""
         self.total += 1
         name = event_name(payload)
         self.by_name[name] += 1
@@ -92,7 +93,7 @@ class EventRecorder:
             if matches(match, payload, info):
                 self.match_counts[i] += 1
         if not self.keep_log and not self._sequence_numbers:
-            return
+            return info
         channel = str(voice_id) if voice_id is not None else "b:" + str(payload.get("broadcast_id"))
         arrival = self._arrivals[channel]
         self._arrivals[channel] += 1
@@ -110,6 +111,7 @@ class EventRecorder:
         if self.keep_log:
             record = {"url": path, "event": name, "number": number, "payload": payload}
             self._log.append((*key, json.dumps(record, sort_keys=True, separators=(",", ":"))))
+        return info
 
     def sequence(self, number: str) -> list[str]:
         """Event names of every call to `number`, in order (by attempt, then per channel)."""
