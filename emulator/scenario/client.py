@@ -9,7 +9,6 @@ timer on the virtual clock, holding an in-flight token while they run.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -17,9 +16,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from emulator.runtime import Emulator
 from emulator.scenario.model import Action, BroadcastSpec, Reaction
 from emulator.scenario.record import BroadcastInfo, EventRecorder, matches
+from emulator.testing.server import EmulatorServer
 from emulator.testing.sink import decode_webhook
 
 __all__ = ["ClientError", "ScriptClient", "create_body"]
@@ -82,36 +81,26 @@ def _drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class ScriptClient:
-    """Runs a scenario's client script against an emulator served at `api_url`."""
+    """Runs a scenario's client script against `server`, through its HTTP API."""
 
     def __init__(
         self,
-        emulator: Emulator,
-        api_url: str,
+        server: EmulatorServer,
         reactions: tuple[Reaction, ...],
         recorder: EventRecorder,
     ) -> None:
-        self.em = emulator
-        self.api_url = api_url.rstrip("/")
+        self.server = server
+        self.em = server.emulator
         self.reactions = reactions
         self.recorder = recorder
-        settings = emulator.settings
-        pair = f"{settings.app_id}:{settings.app_key}".encode()
-        self.headers = {"Authorization": "Basic " + base64.b64encode(pair).decode()}
         self.errors: list[dict[str, Any]] = []
         self.broadcast_ids: dict[str, str] = {}  # script name -> broadcast id
-        self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
 
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
 
     @property
     def busy(self) -> bool:
@@ -123,17 +112,10 @@ class ScriptClient:
         task.add_done_callback(self._tasks.discard)
 
     # -- requests ---------------------------------------------------------------------------
-    async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        assert self._session is not None, "client not started"
-        async with self._session.request(
-            method, self.api_url + path, json=body, headers=self.headers
-        ) as resp:
-            return resp.status, await resp.json(content_type=None)
-
     async def create(self, spec: BroadcastSpec, body: dict[str, Any], order: int) -> str:
         """Create one broadcast; retried a few times when the API answers 429 or 503."""
         for _ in range(5):
-            status, answer = await self.request("POST", _API + "/broadcast", body)
+            status, answer = await self.server.request("POST", _API + "/broadcast", body)
             if status not in (429, 503):
                 break
         if status != 200 or not isinstance(answer, dict):
@@ -151,7 +133,7 @@ class ScriptClient:
 
     async def _checked(self, method: str, path: str, body: Any, action: str) -> None:
         try:
-            status, answer = await self.request(method, path, body)
+            status, answer = await self.server.request(method, path, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
             status, answer = 0, str(exc)
         if not 200 <= status < 300:

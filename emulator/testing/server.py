@@ -11,6 +11,7 @@ from aiohttp import web
 
 from emulator.app import EMULATOR, EmulatorRunner, create_app
 from emulator.config import Settings
+from emulator.domain.behaviour import Behaviour
 from emulator.runtime import Emulator
 
 __all__ = ["ApiError", "EmulatorServer"]
@@ -34,19 +35,21 @@ class EmulatorServer:
     are the HTTP Basic credentials. `emulator` is the running `Emulator` for white-box checks.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, behaviour: Behaviour | None = None) -> None:
         self.settings = settings.replace(port=0)
+        self.behaviour = behaviour  # callee behaviour instead of the magic numbers (replay)
         self.url = ""
         self._runner: EmulatorRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._emulator: Emulator | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def start(self, host: str = "127.0.0.1") -> EmulatorServer:
-        app = create_app(self.settings)
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> EmulatorServer:
+        """Serve on `host:port` (0: a free port); `url` then says where."""
+        app = create_app(self.settings, self.behaviour)
         self._runner = EmulatorRunner(app)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, 0)
+        site = web.TCPSite(self._runner, host, port)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://{host}:{port}"
