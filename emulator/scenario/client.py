@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -180,15 +180,21 @@ class ScriptClient:
             await self._do(action, payload)
 
     def _later(self, seconds: float, actions: list[Action], payload: dict[str, Any]) -> None:
+        at_ms = self.em.clock.now_ms + int(seconds * 1000)
+        self.at(at_ms, lambda: self.perform(actions, payload))
+
+    def at(self, at_ms: int, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work()` when the virtual clock reaches `at_ms`; time stands still until it ends."""
+
         def fire() -> None:
             self.em.activity.acquire()  # taken before the task exists, so time waits for it
-            self.track(asyncio.create_task(self._run_released(actions, payload)))
+            self.track(asyncio.create_task(self._released(work)))
 
-        self.em.clock.call_later(int(seconds * 1000), fire)
+        self.em.clock.call_at(at_ms, fire)
 
-    async def _run_released(self, actions: list[Action], payload: dict[str, Any]) -> None:
+    async def _released(self, work: Callable[[], Awaitable[None]]) -> None:
         try:
-            await self.perform(actions, payload)
+            await work()
         finally:
             self.em.activity.release()
 
@@ -206,14 +212,4 @@ class ScriptClient:
             await self._checked("DELETE", f"{_API}/broadcast/{bid}", None, "stop")
 
     def schedule_stop(self, broadcast_id: str, at_ms: int) -> None:
-        def fire() -> None:
-            self.em.activity.acquire()
-            self.track(asyncio.create_task(self._stop_released(broadcast_id)))
-
-        self.em.clock.call_at(at_ms, fire)
-
-    async def _stop_released(self, broadcast_id: str) -> None:
-        try:
-            await self.stop(broadcast_id)
-        finally:
-            self.em.activity.release()
+        self.at(at_ms, lambda: self.stop(broadcast_id))

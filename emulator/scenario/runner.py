@@ -19,7 +19,7 @@ from emulator.config import Settings, load_settings
 from emulator.runtime import Emulator
 from emulator.scenario.client import ClientError, ScriptClient, create_body
 from emulator.scenario.expect import Check, RunFacts, check_expectations
-from emulator.scenario.model import Scenario
+from emulator.scenario.model import BroadcastSpec, Scenario
 from emulator.scenario.numbers import resolve_numbers
 from emulator.scenario.record import EventRecorder
 from emulator.scenario.world import ScenarioBehaviour, load_faults
@@ -163,22 +163,20 @@ async def _create_all(
 
 
 def _create_later(
-    client: ScriptClient, em: Emulator, spec: Any, body: dict[str, Any], order: int, at_ms: int
+    client: ScriptClient,
+    em: Emulator,
+    spec: BroadcastSpec,
+    body: dict[str, Any],
+    order: int,
+    at_ms: int,
 ) -> None:
     async def create() -> None:
-        try:
-            bid = await client.create(spec, body, order)
-            if spec.stop_at_s is not None:
-                start = em.clock.start_ms
-                client.schedule_stop(bid, start + int(spec.stop_at_s * 1000))
-        finally:
-            em.activity.release()
+        bid = await client.create(spec, body, order)
+        if spec.stop_at_s is not None:
+            start = em.clock.start_ms
+            client.schedule_stop(bid, start + int(spec.stop_at_s * 1000))
 
-    def fire() -> None:
-        em.activity.acquire()
-        client.track(asyncio.create_task(create()))
-
-    em.clock.call_at(at_ms, fire)
+    client.at(at_ms, create)
 
 
 def _done(em: Emulator, client: ScriptClient, expected: int) -> bool:
