@@ -117,8 +117,15 @@ class EmulatorServer:
                 raise ApiError(method, path, resp.status, body)
             return resp.status, body
 
-    async def _control(self, method: str, path: str, json: Json = None, **kw: Any) -> Json:
-        headers = {}
+    async def _control(
+        self,
+        method: str,
+        path: str,
+        json: Json = None,
+        headers: dict[str, str] | None = None,
+        **kw: Any,
+    ) -> Json:
+        headers = dict(headers or {})
         if self.settings.control_token:
             headers["Authorization"] = f"Bearer {self.settings.control_token}"
         _, body = await self.request(
@@ -194,17 +201,9 @@ class EmulatorServer:
         """PUT a scenario file (YAML or JSON) to `/_emulator/scenario`."""
         file = Path(path)
         kind = "application/json" if file.suffix == ".json" else "application/yaml"
-        headers = {"Content-Type": kind}
-        if self.settings.control_token:
-            headers["Authorization"] = f"Bearer {self.settings.control_token}"
-        target = "/_emulator/scenario"
-        async with self.session.put(
-            self.url + target, data=file.read_bytes(), headers=headers
-        ) as r:
-            body = await r.json(content_type=None)
-            if r.status != 200:
-                raise ApiError("PUT", target, r.status, body)
-            return body
+        return await self._control(
+            "PUT", "/scenario", data=file.read_bytes(), headers={"Content-Type": kind}
+        )
 
 
 def _params(filters: dict[str, Any]) -> dict[str, str]:
