@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from emulator.config import OPTIONS
+from emulator.config import OPTIONS, option
 from emulator.domain.behaviour import Timings
 from emulator.scenario.model import BroadcastSpec, FaultSpec, Reaction, Scenario, World
 from emulator.scenario.numbers import parse_source
@@ -170,12 +170,11 @@ def _settings_layer(root: Node) -> dict[str, Any]:
 
 
 def _setting(layer: dict[str, Any], name: str, node: Node) -> None:
-    option = next(o for o in OPTIONS if o.name == name)
     value = node.value
     if isinstance(value, list):
         value = ",".join(str(v) for v in value)
     try:
-        parsed = option.parse(str(value).lower() if isinstance(value, bool) else str(value))
+        parsed = option(name).parse(str(value).lower() if isinstance(value, bool) else str(value))
     except (ValueError, TypeError) as exc:
         node.error(f"invalid value {value!r}: {exc}")
         return
