@@ -9,18 +9,17 @@ timer on the virtual clock, holding an in-flight token while they run.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from emulator.runtime import Emulator
 from emulator.scenario.model import Action, BroadcastSpec, Reaction
 from emulator.scenario.record import BroadcastInfo, EventRecorder, matches
-from emulator.webhooks.crypto import node_decrypt
+from emulator.testing.server import EmulatorServer
+from emulator.testing.sink import decode_webhook
 
 __all__ = ["ClientError", "ScriptClient", "create_body"]
 
@@ -82,36 +81,26 @@ def _drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class ScriptClient:
-    """Runs a scenario's client script against an emulator served at `api_url`."""
+    """Runs a scenario's client script against `server`, through its HTTP API."""
 
     def __init__(
         self,
-        emulator: Emulator,
-        api_url: str,
+        server: EmulatorServer,
         reactions: tuple[Reaction, ...],
         recorder: EventRecorder,
     ) -> None:
-        self.em = emulator
-        self.api_url = api_url.rstrip("/")
+        self.server = server
+        self.em = server.emulator
         self.reactions = reactions
         self.recorder = recorder
-        settings = emulator.settings
-        pair = f"{settings.app_id}:{settings.app_key}".encode()
-        self.headers = {"Authorization": "Basic " + base64.b64encode(pair).decode()}
         self.errors: list[dict[str, Any]] = []
         self.broadcast_ids: dict[str, str] = {}  # script name -> broadcast id
-        self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
 
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
 
     @property
     def busy(self) -> bool:
@@ -123,17 +112,10 @@ class ScriptClient:
         task.add_done_callback(self._tasks.discard)
 
     # -- requests ---------------------------------------------------------------------------
-    async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        assert self._session is not None, "client not started"
-        async with self._session.request(
-            method, self.api_url + path, json=body, headers=self.headers
-        ) as resp:
-            return resp.status, await resp.json(content_type=None)
-
     async def create(self, spec: BroadcastSpec, body: dict[str, Any], order: int) -> str:
         """Create one broadcast; retried a few times when the API answers 429 or 503."""
         for _ in range(5):
-            status, answer = await self.request("POST", _API + "/broadcast", body)
+            status, answer = await self.server.request("POST", _API + "/broadcast", body)
             if status not in (429, 503):
                 break
         if status != 200 or not isinstance(answer, dict):
@@ -151,7 +133,7 @@ class ScriptClient:
 
     async def _checked(self, method: str, path: str, body: Any, action: str) -> None:
         try:
-            status, answer = await self.request(method, path, body)
+            status, answer = await self.server.request(method, path, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
             status, answer = 0, str(exc)
         if not 200 <= status < 300:
@@ -174,30 +156,19 @@ class ScriptClient:
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
-            payload = self._decode(await request.read(), request.headers)
-        except (ValueError, KeyError) as exc:
+            raw = await request.read()
+            payload, _ = decode_webhook(raw, request.headers, self.em.settings.app_id)
+        except (ValueError, KeyError, TypeError) as exc:
             return web.json_response({"error": f"cannot read webhook: {exc}"}, status=400)
-        self.recorder.add(request.path, payload)
-        reaction = self._reaction_for(payload)
+        info = self.recorder.add(request.path, payload)
+        reaction = self._reaction_for(payload, info)
         if reaction is not None:
             await self.perform(list(reaction.actions), payload)
         return web.json_response({"status": "ok"})
 
-    def _decode(self, raw: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
-        body = json.loads(raw)
-        algorithm = headers.get("x-algoritm")
-        if algorithm and isinstance(body, dict) and "encrypted_data" in body:
-            fmt = headers.get("x-format", "base64")
-            plain = node_decrypt(body["encrypted_data"], algorithm, self.em.settings.app_id, fmt)
-            body = json.loads(plain)
-        if not isinstance(body, dict):
-            raise ValueError("webhook body is not a JSON object")
-        return body
-
-    def _reaction_for(self, payload: dict[str, Any]) -> Reaction | None:
+    def _reaction_for(self, payload: dict[str, Any], info: BroadcastInfo | None) -> Reaction | None:
         if not self.reactions or payload.get("voice_id") is None:
             return None
-        info = self.recorder.info(payload)
         return next((r for r in self.reactions if matches(r.on, payload, info)), None)
 
     async def perform(self, actions: list[Action], payload: dict[str, Any]) -> None:
@@ -209,15 +180,21 @@ class ScriptClient:
             await self._do(action, payload)
 
     def _later(self, seconds: float, actions: list[Action], payload: dict[str, Any]) -> None:
+        at_ms = self.em.clock.now_ms + int(seconds * 1000)
+        self.at(at_ms, lambda: self.perform(actions, payload))
+
+    def at(self, at_ms: int, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work()` when the virtual clock reaches `at_ms`; time stands still until it ends."""
+
         def fire() -> None:
             self.em.activity.acquire()  # taken before the task exists, so time waits for it
-            self.track(asyncio.create_task(self._run_released(actions, payload)))
+            self.track(asyncio.create_task(self._released(work)))
 
-        self.em.clock.call_later(int(seconds * 1000), fire)
+        self.em.clock.call_at(at_ms, fire)
 
-    async def _run_released(self, actions: list[Action], payload: dict[str, Any]) -> None:
+    async def _released(self, work: Callable[[], Awaitable[None]]) -> None:
         try:
-            await self.perform(actions, payload)
+            await work()
         finally:
             self.em.activity.release()
 
@@ -235,14 +212,4 @@ class ScriptClient:
             await self._checked("DELETE", f"{_API}/broadcast/{bid}", None, "stop")
 
     def schedule_stop(self, broadcast_id: str, at_ms: int) -> None:
-        def fire() -> None:
-            self.em.activity.acquire()
-            self.track(asyncio.create_task(self._stop_released(broadcast_id)))
-
-        self.em.clock.call_at(at_ms, fire)
-
-    async def _stop_released(self, broadcast_id: str) -> None:
-        try:
-            await self.stop(broadcast_id)
-        finally:
-            self.em.activity.release()
+        self.at(at_ms, lambda: self.stop(broadcast_id))

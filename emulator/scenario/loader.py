@@ -15,22 +15,11 @@ from typing import Any
 
 import yaml
 
-from emulator.config import OPTIONS
-from emulator.domain.behaviour import Outcome, Timings
-from emulator.scenario.model import (
-    BRIDGE_OUTCOMES,
-    BridgeSpec,
-    BroadcastSpec,
-    FaultSpec,
-    Match,
-    Mix,
-    OutcomeSpec,
-    Reaction,
-    Rule,
-    Scenario,
-    World,
-)
+from emulator.config import OPTIONS, option
+from emulator.domain.behaviour import Timings
+from emulator.scenario.model import BroadcastSpec, FaultSpec, Reaction, Scenario, World
 from emulator.scenario.numbers import parse_source
+from emulator.scenario.rules import opt_int, parse_rules
 from emulator.scenario.schema import SCHEMA_VERSION, Issue, Node, ScenarioError, Tracker
 from emulator.scenario.script import parse_broadcasts, parse_expectations, parse_reactions
 from emulator.scenario.values import apply_overrides, substitute
@@ -42,15 +31,10 @@ TOP_KEYS = (
     "timings", "prompts", "strict_prompts", "groups", "rules", "faults", "settings", "client",
     "expect",
 )  # fmt: skip
-OUTCOMES = tuple(o.value for o in Outcome)
 _TIMING_FIELDS = tuple(f.name for f in dataclasses.fields(Timings))
 _SETTING_NAMES = tuple(o.name for o in OPTIONS if o.name not in ("scenario", "host", "port"))
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _INT_TAG = "tag:yaml.org,2002:int"
-_RULE_KEYS = (
-    "match", "number", "prefix", "regex", "group", "attempts", "outcome", "mix", "ring_s",
-    "digits", "press_after_s", "patience_s", "hangup_after_s", "bridge", "comment",
-)  # fmt: skip
 
 
 class _Loader(yaml.SafeLoader):
@@ -130,7 +114,7 @@ def _build(root: Node, source: str, base_dir: str, names: dict[str, Any]) -> Sce
         timings=_timings(root.get("timings")),
         prompts=_prompts(root.get("prompts")),
         strict_prompts=_flag(root.get("strict_prompts")),
-        rules=_rules(root.get("rules"), tuple(groups)),
+        rules=parse_rules(root.get("rules"), tuple(groups)),
         groups=groups,
         faults=_faults(root.get("faults")),
     )
@@ -186,12 +170,11 @@ def _settings_layer(root: Node) -> dict[str, Any]:
 
 
 def _setting(layer: dict[str, Any], name: str, node: Node) -> None:
-    option = next(o for o in OPTIONS if o.name == name)
     value = node.value
     if isinstance(value, list):
         value = ",".join(str(v) for v in value)
     try:
-        parsed = option.parse(str(value).lower() if isinstance(value, bool) else str(value))
+        parsed = option(name).parse(str(value).lower() if isinstance(value, bool) else str(value))
     except (ValueError, TypeError) as exc:
         node.error(f"invalid value {value!r}: {exc}")
         return
@@ -230,122 +213,6 @@ def _groups(node: Node | None, base_dir: str) -> dict[str, Any]:
     if node is None or not node.mapping():
         return {}
     return {name: parse_source(child, base_dir, allow_group=False) for name, child in node.items()}
-
-
-def _outcome(node: Node, options: tuple[str, ...]) -> OutcomeSpec:
-    if isinstance(node.value, Mapping):
-        return _mix(node, options)
-    if options is BRIDGE_OUTCOMES and node.value == "human":
-        return "answer"
-    return node.choice(options, "outcome") or options[0]
-
-
-def _mix(node: Node, options: tuple[str, ...]) -> Mix:
-    weights: list[tuple[str, float]] = []
-    node.mapping(options)
-    for key, child in node.items():
-        weight = child.number(0.0)
-        if key in options and weight > 0:
-            weights.append((key, weight))
-    if not weights:
-        node.error("a mix needs at least one outcome with a weight above 0")
-        return Mix(((options[0], 1.0),))
-    return Mix(tuple(weights))
-
-
-def _rules(node: Node | None, groups: tuple[str, ...]) -> tuple[Rule, ...]:
-    if node is None:
-        return ()
-    return tuple(rule for child in node.elements() if (rule := _rule(child, groups)) is not None)
-
-
-def _rule(node: Node, groups: tuple[str, ...]) -> Rule | None:
-    if not node.mapping(_RULE_KEYS):
-        return None
-    match = _match(node)
-    if match.kind == "group" and match.value not in groups:
-        node.error(f"unknown group {match.value!r}; define it under groups")
-    attempts: tuple[OutcomeSpec, ...] = ()
-    spec = node.get("attempts")
-    if spec is not None:
-        attempts = tuple(_outcome(child, OUTCOMES) for child in spec.elements())
-        if not attempts and isinstance(spec.value, list):
-            spec.error("must list at least one outcome")
-    for key in ("outcome", "mix"):
-        single = node.get(key)
-        if single is not None:
-            attempts = (_outcome(single, OUTCOMES),)
-    return Rule(
-        match=match,
-        attempts=attempts,
-        ring_s=_opt_int(node, "ring_s"),
-        digits=_digits(node.get("digits")),
-        press_after_s=_opt_int(node, "press_after_s"),
-        patience_s=_opt_int(node, "patience_s"),
-        hangup_after_s=_opt_int(node, "hangup_after_s"),
-        bridge=_bridge(node.get("bridge")),
-    )
-
-
-def _opt_int(node: Node, key: str) -> int | None:
-    child = node.get(key)
-    return None if child is None else child.integer()
-
-
-def _match(node: Node) -> Match:
-    """`match: {number|prefix|regex|group: ...}` or the same key directly on the rule."""
-    holder: Node = node.get("match") or node
-    if holder is not node and isinstance(holder.value, str) and holder.value == "any":
-        return Match("any")
-    if holder is not node and not holder.mapping(("number", "prefix", "regex", "group", "any")):
-        return Match("any")
-    kinds = [k for k in ("number", "prefix", "regex", "group", "any") if holder.get(k) is not None]
-    if len(kinds) != 1:
-        node.error("a rule needs exactly one of match.number, prefix, regex, group or any")
-        return Match("any")
-    child = holder.get(kinds[0])
-    assert child is not None
-    if kinds[0] == "any":
-        return Match("any")
-    text = child.text()
-    if kinds[0] == "regex":
-        try:
-            return Match("regex", text, re.compile(text))
-        except re.error as exc:
-            child.error(f"not a regular expression: {exc}")
-    return Match(kinds[0], text)
-
-
-def _digits(node: Node | None) -> tuple[str | None, ...] | None:
-    if node is None:
-        return None
-    if not isinstance(node.value, list):
-        return (_digit(node),)
-    return tuple(_digit(child) for child in node.elements())
-
-
-def _digit(node: Node) -> str | None:
-    if node.value is None or node.value == "":
-        return None
-    text = node.text()
-    if not re.fullmatch(r"[0-9*#]{1,32}", text):
-        node.error(f"digits must be 0-9, * or #, not {text!r}")
-    return text
-
-
-def _bridge(node: Node | None) -> BridgeSpec | None:
-    if node is None:
-        return None
-    if isinstance(node.value, str):
-        return BridgeSpec(_outcome(node, BRIDGE_OUTCOMES))
-    if not node.mapping(("outcome", "mix", "ring_s", "talk_s")):
-        return None
-    spec = node.get("outcome") or node.get("mix")
-    return BridgeSpec(
-        outcome=_outcome(spec, BRIDGE_OUTCOMES) if spec is not None else "answer",
-        ring_s=_opt_int(node, "ring_s"),
-        talk_s=_opt_int(node, "talk_s"),
-    )
 
 
 # -- faults ----------------------------------------------------------------------------
@@ -395,8 +262,8 @@ def _fault(kind: str, node: Node) -> FaultSpec | None:
         status=code,
         timeout=_flag(node.get("timeout")),
         delay_s=_opt_number(node, "delay_s") or 0.0,
-        retry_after_s=_opt_int(node, "retry_after_s"),
-        times=_opt_int(node, "times"),
+        retry_after_s=opt_int(node, "retry_after_s"),
+        times=opt_int(node, "times"),
         from_s=_opt_number(node, "from_s"),
         until_s=_opt_number(node, "until_s"),
     )

@@ -105,7 +105,7 @@ class NumberSource:
     """Where a list of numbers comes from."""
 
     kind: str  # "list" | "csv" | "generate" | "group"
-    numbers: tuple[str, ...] = ()
+    numbers: tuple[str, ...] = ()  # a list's numbers, or a CSV file's as read when loaded
     path: str = ""
     column: str | None = None
     country: str = ""

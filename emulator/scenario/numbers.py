@@ -7,6 +7,7 @@ numbers. They are E.164-shaped (`+` country code, national digits) and distinct.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -82,7 +83,7 @@ def _csv_source(node: Node, path: Node, base_dir: str) -> NumberSource:
     file = Path(base_dir, path.text())
     source = NumberSource("csv", path=str(file), column=column.text() if column else None)
     try:
-        read_csv(source)
+        return dataclasses.replace(source, numbers=read_csv(source))  # read once, at load time
     except (OSError, ValueError) as exc:
         path.error(str(exc))
     return source
@@ -169,8 +170,6 @@ def resolve_numbers(
         if group is None:
             raise ValueError(f"unknown group {source.group!r}")
         return resolve_numbers(group, groups, seed)
-    if source.kind == "csv":
-        return read_csv(source)
     if source.kind == "generate":
         own = seed if source.seed is None else source.seed
         return generate_numbers(source.country, source.count, own)

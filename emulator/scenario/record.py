@@ -13,12 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.scenario.model import EventMatch
+from emulator.testing.sink import event_name
 
-__all__ = ["BroadcastInfo", "EventRecorder", "event_name", "event_number", "matches"]
-
-
-def event_name(payload: dict[str, Any]) -> str:
-    return str(payload.get("state") or payload.get("playstate") or "")
+__all__ = ["BroadcastInfo", "EventRecorder", "event_number", "matches"]
 
 
 def event_number(payload: dict[str, Any]) -> str | None:
@@ -74,7 +71,6 @@ class EventRecorder:
         self.broadcasts: dict[str, BroadcastInfo] = {}
         self.by_name: Counter[str] = Counter()
         self.total = 0
-        self.completions: dict[str, dict[str, Any]] = {}
         self.counted = counted
         self.match_counts = [0] * len(counted)
         self._sequence_numbers = frozenset(sequence_numbers)
@@ -86,19 +82,18 @@ class EventRecorder:
         bid = payload.get("broadcast_id") or payload.get("app_instance")
         return self.broadcasts.get(str(bid)) if bid is not None else None
 
-    def add(self, path: str, payload: dict[str, Any]) -> None:
+    def add(self, path: str, payload: dict[str, Any]) -> BroadcastInfo | None:
+        """Count (and keep, if asked) one event; the info of its broadcast, for the reactions."""
         self.total += 1
         name = event_name(payload)
         self.by_name[name] += 1
         info = self.info(payload)
         voice_id = payload.get("voice_id")
-        if voice_id is None and ("resultSet" in payload or "resultset" in payload):
-            self.completions[str(payload.get("broadcast_id"))] = payload
         for i, match in enumerate(self.counted):
             if matches(match, payload, info):
                 self.match_counts[i] += 1
         if not self.keep_log and not self._sequence_numbers:
-            return
+            return info
         channel = str(voice_id) if voice_id is not None else "b:" + str(payload.get("broadcast_id"))
         arrival = self._arrivals[channel]
         self._arrivals[channel] += 1
@@ -116,6 +111,7 @@ class EventRecorder:
         if self.keep_log:
             record = {"url": path, "event": name, "number": number, "payload": payload}
             self._log.append((*key, json.dumps(record, sort_keys=True, separators=(",", ":"))))
+        return info
 
     def sequence(self, number: str) -> list[str]:
         """Event names of every call to `number`, in order (by attempt, then per channel)."""

@@ -15,16 +15,16 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
-from emulator.app import EMULATOR, EmulatorRunner, create_app
 from emulator.config import Settings, load_settings
 from emulator.runtime import Emulator
 from emulator.scenario.client import ClientError, ScriptClient, create_body
 from emulator.scenario.expect import Check, RunFacts, check_expectations
-from emulator.scenario.model import Scenario
+from emulator.scenario.model import BroadcastSpec, Scenario
 from emulator.scenario.numbers import resolve_numbers
 from emulator.scenario.record import EventRecorder
 from emulator.scenario.world import ScenarioBehaviour, load_faults
 from emulator.sim.clock import ClockMode
+from emulator.testing.server import EmulatorServer
 
 __all__ = ["ReplayOptions", "ReplayResult", "replay", "replay_settings"]
 
@@ -80,16 +80,12 @@ async def replay(scenario: Scenario, options: ReplayOptions | None = None) -> Re
     behaviour = ScenarioBehaviour(
         scenario.world, settings.seed, {k: frozenset(v) for k, v in ordered.items()}
     )
-    app = create_app(settings, behaviour)
-    server = EmulatorRunner(app)
-    await server.setup()
+    server = EmulatorServer(settings, behaviour)
     try:
-        site = web.TCPSite(server, settings.host, settings.port)
-        await site.start()
-        url = f"http://{settings.host}:{_port(site)}"
-        return await _run(scenario, options, app[EMULATOR], url, behaviour, ordered)
+        await server.start(settings.host, settings.port)
+        return await _run(scenario, options, server, behaviour, ordered)
     finally:
-        await server.cleanup()
+        await server.close()
 
 
 def _port(site: web.TCPSite) -> int:
@@ -99,19 +95,18 @@ def _port(site: web.TCPSite) -> int:
 async def _run(
     scenario: Scenario,
     options: ReplayOptions,
-    em: Emulator,
-    url: str,
+    server: EmulatorServer,
     behaviour: ScenarioBehaviour,
     groups: dict[str, tuple[str, ...]],
 ) -> ReplayResult:
+    em = server.emulator
     behaviour.faults = load_faults(em.faults, scenario.world.faults, em.clock.now_ms)
     expect = scenario.expect
     recorder = EventRecorder(
         options.keep_log, expect.sequences.keys(), tuple(m for m, _ in expect.event_matches)
     )
-    client = ScriptClient(em, url, () if options.app_url else scenario.reactions, recorder)
+    client = ScriptClient(server, () if options.app_url else scenario.reactions, recorder)
     receiver: web.AppRunner | None = None
-    await client.start()
     wall0 = time.monotonic()
     try:
         base_url = options.app_url
@@ -137,7 +132,7 @@ async def _run(
     checks = check_expectations(expect, facts)
     summary = _summary(scenario, em, facts, time.monotonic() - wall0)
     lines = recorder.log_lines() if options.keep_log else []
-    return ReplayResult(scenario, facts, checks, summary, lines, url)
+    return ReplayResult(scenario, facts, checks, summary, lines, server.url)
 
 
 async def _create_all(
@@ -168,22 +163,20 @@ async def _create_all(
 
 
 def _create_later(
-    client: ScriptClient, em: Emulator, spec: Any, body: dict[str, Any], order: int, at_ms: int
+    client: ScriptClient,
+    em: Emulator,
+    spec: BroadcastSpec,
+    body: dict[str, Any],
+    order: int,
+    at_ms: int,
 ) -> None:
     async def create() -> None:
-        try:
-            bid = await client.create(spec, body, order)
-            if spec.stop_at_s is not None:
-                start = em.clock.start_ms
-                client.schedule_stop(bid, start + int(spec.stop_at_s * 1000))
-        finally:
-            em.activity.release()
+        bid = await client.create(spec, body, order)
+        if spec.stop_at_s is not None:
+            start = em.clock.start_ms
+            client.schedule_stop(bid, start + int(spec.stop_at_s * 1000))
 
-    def fire() -> None:
-        em.activity.acquire()
-        client.track(asyncio.create_task(create()))
-
-    em.clock.call_at(at_ms, fire)
+    client.at(at_ms, create)
 
 
 def _done(em: Emulator, client: ScriptClient, expected: int) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from emulator.api.dialects import normalise_number
@@ -127,18 +127,22 @@ def _number(node: Node | None) -> float | None:
 
 # -- reactions -------------------------------------------------------------------------
 def parse_reactions(node: Node | None) -> tuple[Reaction, ...]:
+    pairs = _pairs(node, ("on", "do"), "a reaction needs on and do")
+    return tuple(Reaction(parse_event_match(on), _actions(do)) for on, do in pairs)
+
+
+def _pairs(node: Node | None, keys: tuple[str, str], missing: str) -> Iterator[tuple[Node, Node]]:
+    """The two values of each list element that is a mapping of exactly `keys`, both given."""
     if node is None:
-        return ()
-    out = []
+        return
     for child in node.elements():
-        if not child.mapping(("on", "do")):
+        if not child.mapping(keys):
             continue
-        on, do = child.get("on"), child.get("do")
-        if on is None or do is None:
-            child.error("a reaction needs on and do")
+        first, second = child.get(keys[0]), child.get(keys[1])
+        if first is None or second is None:
+            child.error(missing)
             continue
-        out.append(Reaction(parse_event_match(on), _actions(do)))
-    return tuple(out)
+        yield first, second
 
 
 def parse_event_match(node: Node) -> EventMatch:
@@ -271,18 +275,8 @@ def _per_number(node: Node | None) -> dict[str, dict[str, Any]]:
 
 
 def _event_matches(node: Node | None) -> tuple[tuple[EventMatch, Count], ...]:
-    if node is None:
-        return ()
-    out = []
-    for child in node.elements():
-        if not child.mapping(("match", "count")):
-            continue
-        match, count = child.get("match"), child.get("count")
-        if match is None or count is None:
-            child.error("needs match and count")
-            continue
-        out.append((parse_event_match(match), _count(count)))
-    return tuple(out)
+    pairs = _pairs(node, ("match", "count"), "needs match and count")
+    return tuple((parse_event_match(match), _count(count)) for match, count in pairs)
 
 
 def _sequences(node: Node | None) -> dict[str, tuple[str, ...]]:

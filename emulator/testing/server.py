@@ -11,6 +11,7 @@ from aiohttp import web
 
 from emulator.app import EMULATOR, EmulatorRunner, create_app
 from emulator.config import Settings
+from emulator.domain.behaviour import Behaviour
 from emulator.runtime import Emulator
 
 __all__ = ["ApiError", "EmulatorServer"]
@@ -34,19 +35,21 @@ class EmulatorServer:
     are the HTTP Basic credentials. `emulator` is the running `Emulator` for white-box checks.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, behaviour: Behaviour | None = None) -> None:
         self.settings = settings.replace(port=0)
+        self.behaviour = behaviour  # callee behaviour instead of the magic numbers (replay)
         self.url = ""
         self._runner: EmulatorRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._emulator: Emulator | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def start(self, host: str = "127.0.0.1") -> EmulatorServer:
-        app = create_app(self.settings)
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> EmulatorServer:
+        """Serve on `host:port` (0: a free port); `url` then says where."""
+        app = create_app(self.settings, self.behaviour)
         self._runner = EmulatorRunner(app)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, 0)
+        site = web.TCPSite(self._runner, host, port)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://{host}:{port}"
@@ -114,8 +117,15 @@ class EmulatorServer:
                 raise ApiError(method, path, resp.status, body)
             return resp.status, body
 
-    async def _control(self, method: str, path: str, json: Json = None, **kw: Any) -> Json:
-        headers = {}
+    async def _control(
+        self,
+        method: str,
+        path: str,
+        json: Json = None,
+        headers: dict[str, str] | None = None,
+        **kw: Any,
+    ) -> Json:
+        headers = dict(headers or {})
         if self.settings.control_token:
             headers["Authorization"] = f"Bearer {self.settings.control_token}"
         _, body = await self.request(
@@ -191,17 +201,9 @@ class EmulatorServer:
         """PUT a scenario file (YAML or JSON) to `/_emulator/scenario`."""
         file = Path(path)
         kind = "application/json" if file.suffix == ".json" else "application/yaml"
-        headers = {"Content-Type": kind}
-        if self.settings.control_token:
-            headers["Authorization"] = f"Bearer {self.settings.control_token}"
-        target = "/_emulator/scenario"
-        async with self.session.put(
-            self.url + target, data=file.read_bytes(), headers=headers
-        ) as r:
-            body = await r.json(content_type=None)
-            if r.status != 200:
-                raise ApiError("PUT", target, r.status, body)
-            return body
+        return await self._control(
+            "PUT", "/scenario", data=file.read_bytes(), headers={"Content-Type": kind}
+        )
 
 
 def _params(filters: dict[str, Any]) -> dict[str, str]:

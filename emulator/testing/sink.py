@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from aiohttp import web
 
 from emulator.webhooks.crypto import node_decrypt
 
-__all__ = ["Received", "SinkError", "WebhookSink", "event_name"]
+__all__ = ["Received", "SinkError", "WebhookSink", "decode_webhook", "event_name"]
 
 Event = dict[str, Any]
 Predicate = Callable[[Event], bool]
@@ -71,6 +71,29 @@ def _field_matches(event: Event, key: str, value: Any) -> bool:
     if key == "event":
         return event_name(event) == str(value)
     return key in event and (bool(event[key] == value) or str(event[key]) == str(value))
+
+
+def decode_webhook(
+    raw: bytes, headers: Mapping[str, str], password: str | None
+) -> tuple[Event, bool]:
+    """The JSON event of a delivery body, decrypted with `password` (the APP_ID) if encrypted.
+
+    Returns `(event, encrypted)`; raises ValueError, KeyError or TypeError on an unreadable body.
+    """
+    body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+    if not isinstance(body, dict):
+        raise ValueError("body is not a JSON object")
+    if "encrypted_data" not in body:
+        return body, False
+    if password is None:
+        raise ValueError("encrypted webhook, but the sink has no APP_ID to decrypt it")
+    algorithm = headers.get("x-algoritm") or headers.get("x-algorithm") or "aes256"
+    fmt = headers.get("x-format", "base64")
+    plain = node_decrypt(body["encrypted_data"], algorithm, password, fmt)
+    event = json.loads(plain.decode(headers.get("x-encoding", "utf8").replace("utf8", "utf-8")))
+    if not isinstance(event, dict):
+        raise ValueError("decrypted body is not a JSON object")
+    return event, True
 
 
 @dataclass(slots=True)
@@ -222,7 +245,7 @@ class WebhookSink:
     async def _handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
         try:
-            event, encrypted = self._decode(raw, request.headers)
+            event, encrypted = decode_webhook(raw, request.headers, self.password)
         except (ValueError, KeyError, TypeError) as exc:
             self._state.errors.append(SinkError(f"unreadable webhook on {request.path}: {exc}"))
             return await self._answer(request, {}, False, 400)
@@ -239,22 +262,6 @@ class WebhookSink:
         async with self._changed:
             self._changed.notify_all()
         return web.json_response({"status": status}, status=status)
-
-    def _decode(self, raw: bytes, headers: Any) -> tuple[Event, bool]:
-        body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
-        if not isinstance(body, dict):
-            raise ValueError("body is not a JSON object")
-        if "encrypted_data" not in body:
-            return body, False
-        if self.password is None:
-            raise ValueError("encrypted webhook, but the sink has no APP_ID to decrypt it")
-        algorithm = headers.get("x-algoritm") or headers.get("x-algorithm") or "aes256"
-        fmt = headers.get("x-format", "base64")
-        plain = node_decrypt(body["encrypted_data"], algorithm, self.password, fmt)
-        event = json.loads(plain.decode(headers.get("x-encoding", "utf8").replace("utf8", "utf-8")))
-        if not isinstance(event, dict):
-            raise ValueError("decrypted body is not a JSON object")
-        return event, True
 
     def _scripted_status(self, event: Event) -> int | None:
         for failure in self._state.failures:
