@@ -16,7 +16,16 @@ from emulator.domain.behaviour import Timings
 from emulator.fault_specs import validate_api_spec, validate_webhook_spec
 from emulator.sim.clock import ClockMode, parse_iso
 
-__all__ = ["DEMO_APP_ID", "DEMO_APP_KEY", "OPTIONS", "Option", "Settings", "load_settings"]
+__all__ = [
+    "DEMO_APP_ID",
+    "DEMO_APP_KEY",
+    "OPTIONS",
+    "Option",
+    "Settings",
+    "field_name",
+    "load_settings",
+    "option",
+]
 
 DEMO_APP_ID = "emulator-app-id"
 DEMO_APP_KEY = "emulator-app-key"
@@ -181,7 +190,16 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 
-def _field_name(option_name: str) -> str:
+_BY_NAME = {o.name: o for o in OPTIONS}
+
+
+def option(name: str) -> Option:
+    """The serve option called `name` (KeyError if there is none)."""
+    return _BY_NAME[name]
+
+
+def field_name(option_name: str) -> str:
+    """The Settings field an option sets (`start` sets `start_ms`; the others their own name)."""
     return "start_ms" if option_name == "start" else option_name
 
 
@@ -193,7 +211,7 @@ def from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
         if raw is None or raw == "":
             continue
         try:
-            values[_field_name(option.name)] = option.parse(raw)
+            values[field_name(option.name)] = option.parse(raw)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{option.env}={raw!r}: {exc}") from None
     return values
@@ -209,5 +227,5 @@ def load_settings(
     merged: dict[str, Any] = {}
     merged.update(scenario or {})
     merged.update(from_environ(os.environ if environ is None else environ))
-    merged.update({_field_name(k): v for k, v in (cli or {}).items() if v is not None})
+    merged.update({field_name(k): v for k, v in (cli or {}).items() if v is not None})
     return (base or Settings()).replace(**merged)

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from emulator.config import OPTIONS, option
+from emulator.config import OPTIONS, field_name, option
 from emulator.domain.behaviour import Timings
 from emulator.scenario.model import BroadcastSpec, FaultSpec, Reaction, Scenario, World
 from emulator.scenario.numbers import parse_source
@@ -178,7 +178,7 @@ def _setting(layer: dict[str, Any], name: str, node: Node) -> None:
     except (ValueError, TypeError) as exc:
         node.error(f"invalid value {value!r}: {exc}")
         return
-    layer["start_ms" if name == "start" else name] = parsed
+    layer[field_name(name)] = parsed
 
 
 def _clock(layer: dict[str, Any], node: Node) -> None:

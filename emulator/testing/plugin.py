@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 
 import pytest
 
-from emulator.config import OPTIONS, Settings
+from emulator.config import OPTIONS, Settings, field_name
 from emulator.testing.server import EmulatorServer
 from emulator.testing.sink import WebhookSink
 from emulator.testing.threaded import ThreadedEmulator
@@ -60,7 +60,7 @@ _FIELDS = frozenset(f.name for f in dataclasses.fields(Settings))
 
 def _setting(name: str, value: Any) -> tuple[str, Any]:
     """A marker keyword as a Settings field: strings are parsed like their CLI flag."""
-    field = "start_ms" if name == "start" else name
+    field = field_name(name)
     if field not in _FIELDS:
         known = ", ".join(sorted(_PARSERS))
         raise pytest.UsageError(f"broadcast_emulator: unknown setting {name!r}; known: {known}")
