@@ -116,21 +116,22 @@ def load_faults(book: FaultBook, faults: tuple[FaultSpec, ...], origin_ms: int) 
         end = None if spec.until_s is None else origin_ms + int(spec.until_s * 1000)
         budget = FaultBook.budget(spec.times, start, end)
         if spec.kind == "webhook":
-            hook = WebhookFault(spec.target, spec.status, spec.timeout, spec.delay_s, budget)
-            book.webhook.append(hook)
-            added.append(hook)
+            fault: WebhookFault | ApiFault = WebhookFault(
+                spec.target, spec.status, spec.timeout, spec.delay_s, budget
+            )
         else:
-            api = ApiFault(
+            fault = ApiFault(
                 spec.target, spec.method, spec.status, spec.retry_after_s, spec.delay_s, budget
             )
-            book.api.append(api)
-            added.append(api)
+        book.add(fault)
+        added.append(fault)
     return added
 
 
 def _forget_faults(book: FaultBook, faults: list[Any]) -> None:
-    book.webhook[:] = [f for f in book.webhook if not any(f is g for g in faults)]
-    book.api[:] = [f for f in book.api if not any(f is g for g in faults)]
+    gone = {f.id for f in faults}
+    book.webhook[:] = [f for f in book.webhook if f.id not in gone]
+    book.api[:] = [f for f in book.api if f.id not in gone]
 
 
 def apply_world(emulator: Emulator, scenario: Scenario) -> dict[str, Any]:
