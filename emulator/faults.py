@@ -152,7 +152,7 @@ class FaultBook:
         return fault.id
 
     def _assign_ids(self) -> None:
-        """Faults appended to the public lists directly (not through `add`) get an id on first sight."""
+        """Faults appended to the public lists directly (not by `add`) get an id when seen."""
         faults: list[ApiFault | WebhookFault] = [*self.api, *self.webhook]
         for fault in faults:
             if fault.id == 0:
