@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web, web_protocol
 
@@ -18,6 +18,9 @@ from emulator.domain.behaviour import Behaviour
 from emulator.errors import BadRequest, InternalError
 from emulator.runtime import Emulator
 
+if TYPE_CHECKING:
+    from emulator.scenario.model import Scenario
+
 __all__ = ["EMULATOR", "EmulatorRunner", "create_app"]
 
 log = logging.getLogger("emulator")
@@ -27,10 +30,13 @@ LINGER_S = 1.0  # after answering a request whose body was not read (413, 401), 
 
 
 def create_app(
-    settings: Settings | None = None, behaviour: Behaviour | None = None
+    settings: Settings | None = None,
+    behaviour: Behaviour | None = None,
+    scenario: Scenario | None = None,
 ) -> web.Application:
-    """An application serving the emulated API and the control plane for `settings`."""
-    emulator = Emulator(settings or Settings(), behaviour)
+    """An application serving the emulated API and the control plane for `settings`
+    (`scenario`: `settings.scenario` already loaded, so it is not read twice)."""
+    emulator = Emulator(settings or Settings(), behaviour, scenario)
     app = web.Application(
         middlewares=[api_middleware(emulator)],
         client_max_size=emulator.settings.max_body_bytes,

@@ -10,7 +10,7 @@ import signal
 import ssl
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -18,6 +18,9 @@ from emulator import cert_command
 from emulator.app import EmulatorRunner, create_app
 from emulator.config import OPTIONS, Settings, load_settings
 from emulator.scenario import commands as scenario_commands
+
+if TYPE_CHECKING:
+    from emulator.scenario.model import Scenario
 
 __all__ = ["build_parser", "display_url", "main", "serve"]
 
@@ -55,21 +58,26 @@ def _cli_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    settings = load_settings(cli=_cli_values(args))
-    if settings.scenario:  # defaults < scenario < environment < CLI
-        from emulator.scenario.loader import load_scenario
+    return _settings_and_scenario(args)[0]
 
-        layer = load_scenario(settings.scenario).settings
-        settings = load_settings(cli=_cli_values(args), scenario=layer)
-    return settings
+
+def _settings_and_scenario(args: argparse.Namespace) -> tuple[Settings, Scenario | None]:
+    """The merged settings, and the `--scenario` file loaded once for both of its uses."""
+    settings = load_settings(cli=_cli_values(args))
+    if not settings.scenario:
+        return settings, None
+    from emulator.scenario.loader import load_scenario
+
+    scenario = load_scenario(settings.scenario)  # defaults < scenario < environment < CLI
+    return load_settings(cli=_cli_values(args), scenario=scenario.settings), scenario
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
+    settings, scenario = _settings_and_scenario(args)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    return asyncio.run(serve(settings))
+    return asyncio.run(serve(settings, scenario=scenario))
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
@@ -84,10 +92,14 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-async def serve(settings: Settings, ready: Callable[[str], None] | None = None) -> int:
+async def serve(
+    settings: Settings,
+    ready: Callable[[str], None] | None = None,
+    scenario: Scenario | None = None,
+) -> int:
     """Serve until SIGINT/SIGTERM; prints one line with the URL, credentials and clock mode."""
     tls = _ssl_context(settings)  # before anything starts, so a bad file leaves nothing open
-    app = create_app(settings)
+    app = create_app(settings, scenario=scenario)
     runner = EmulatorRunner(
         app, handle_signals=False, shutdown_timeout=max(0.1, settings.shutdown_grace_s)
     )

@@ -7,7 +7,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator import state
 from emulator.api.dialects import CreateLimits, normalise_number
@@ -25,6 +25,9 @@ from emulator.webhooks.crypto import BodyEncoder
 from emulator.webhooks.delivery import DeliveryPolicy
 from emulator.webhooks.dispatcher import Dispatcher
 from emulator.webhooks.events import EventEmitter
+
+if TYPE_CHECKING:
+    from emulator.scenario.model import Scenario
 
 __all__ = ["Emulator", "JournalEntry"]
 
@@ -58,7 +61,13 @@ class JournalEntry:
 class Emulator:
     """Everything one running emulator owns. Created by `create_app`; no aiohttp server here."""
 
-    def __init__(self, settings: Settings, behaviour: Behaviour | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        behaviour: Behaviour | None = None,
+        scenario: Scenario | None = None,
+    ) -> None:
+        """`scenario`, when given, is `settings.scenario` already loaded (not read again)."""
         self.settings = settings
         self.clock = VirtualClock(settings.start_ms, settings.clock, settings.speed)
         self.activity = Activity()
@@ -102,7 +111,11 @@ class Emulator:
         self._journal_seq = 0
         self.restored: dict[str, int] = {}
         self.snapshots = 0
-        if settings.scenario and behaviour is None:
+        if scenario is not None:
+            from emulator.scenario import apply_world
+
+            apply_world(self, scenario)
+        elif settings.scenario and behaviour is None:
             self.load_scenario_file(settings.scenario)
 
     def load_scenario_file(self, path: str) -> dict[str, Any]:

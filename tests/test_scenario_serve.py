@@ -116,3 +116,26 @@ async def test_an_emulator_started_with_a_scenario_uses_its_world(
     report = await api.report(done["app_instance"])
     reasons = {r["dialed_number"]: r["result"]["reason"] for r in report["resultSet"]}
     assert reasons == {"+919900000003": "NoAnswer", "+919800000003": "AMD"}  # rule, magic
+
+
+def test_serve_reads_the_scenario_file_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The settings layer and the world come from one read of `--scenario`."""
+    from emulator import cli
+    from emulator.app import EMULATOR, create_app
+    from emulator.scenario import ScenarioBehaviour, loader
+
+    reads: list[str] = []
+    real = loader.load_scenario
+
+    def counting(path: Any, *args: Any, **kwargs: Any) -> Any:
+        reads.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(loader, "load_scenario", counting)
+    monkeypatch.delenv("EMULATOR_SCENARIO", raising=False)
+    path = str(ROOT / "scenarios" / "quickstart.yaml")
+    args = build_parser().parse_args(["serve", "--scenario", path])
+    settings, scenario = cli._settings_and_scenario(args)
+    app = create_app(settings, scenario=scenario)
+    assert reads == [path]
+    assert isinstance(app[EMULATOR].behaviour, ScenarioBehaviour)
