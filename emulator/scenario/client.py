@@ -19,7 +19,7 @@ from aiohttp import web
 from emulator.scenario.model import Action, BroadcastSpec, Reaction
 from emulator.scenario.record import BroadcastInfo, EventRecorder, matches
 from emulator.testing.server import EmulatorServer
-from emulator.testing.sink import decode_webhook
+from emulator.webhooks.crypto import decode_webhook
 
 __all__ = ["ClientError", "ScriptClient", "create_body"]
 

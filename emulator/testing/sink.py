@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-from emulator.webhooks.crypto import node_decrypt
+from emulator.webhooks.crypto import decode_webhook
 
 __all__ = ["Received", "SinkError", "WebhookSink", "decode_webhook", "event_name"]
 
@@ -71,29 +70,6 @@ def _field_matches(event: Event, key: str, value: Any) -> bool:
     if key == "event":
         return event_name(event) == str(value)
     return key in event and (bool(event[key] == value) or str(event[key]) == str(value))
-
-
-def decode_webhook(
-    raw: bytes, headers: Mapping[str, str], password: str | None
-) -> tuple[Event, bool]:
-    """The JSON event of a delivery body, decrypted with `password` (the APP_ID) if encrypted.
-
-    Returns `(event, encrypted)`; raises ValueError, KeyError or TypeError on an unreadable body.
-    """
-    body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
-    if not isinstance(body, dict):
-        raise ValueError("body is not a JSON object")
-    if "encrypted_data" not in body:
-        return body, False
-    if password is None:
-        raise ValueError("encrypted webhook, but the sink has no APP_ID to decrypt it")
-    algorithm = headers.get("x-algoritm") or headers.get("x-algorithm") or "aes256"
-    fmt = headers.get("x-format", "base64")
-    plain = node_decrypt(body["encrypted_data"], algorithm, password, fmt)
-    event = json.loads(plain.decode(headers.get("x-encoding", "utf8").replace("utf8", "utf-8")))
-    if not isinstance(event, dict):
-        raise ValueError("decrypted body is not a JSON object")
-    return event, True
 
 
 @dataclass(slots=True)

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import importlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,14 @@ from emulator.jsonwire import dump_bytes
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
-__all__ = ["AES_CIPHERS", "BodyEncoder", "evp_bytes_to_key", "node_decrypt", "node_encrypt"]
+__all__ = [
+    "AES_CIPHERS",
+    "BodyEncoder",
+    "decode_webhook",
+    "evp_bytes_to_key",
+    "node_decrypt",
+    "node_encrypt",
+]
 
 _KEY_BYTES = {"128": 16, "192": 24, "256": 32}
 _MODES = ("cbc", "ecb", "cfb", "cfb8", "ofb", "ctr")
@@ -155,3 +163,27 @@ class BodyEncoder:
         assert self._aes is not None
         data = _encrypt(*self._aes, plain, self.fmt)
         return json.dumps({"encrypted_data": data}).encode("ascii"), self._headers
+
+
+def decode_webhook(
+    raw: bytes, headers: Mapping[str, str], password: str | None
+) -> tuple[dict[str, Any], bool]:
+    """Undo `BodyEncoder.encode`: the JSON event of a delivery body, decrypted with `password`
+    (the APP_ID) if it is encrypted.
+
+    Returns `(event, encrypted)`; raises ValueError, KeyError or TypeError on an unreadable body.
+    """
+    body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+    if not isinstance(body, dict):
+        raise ValueError("body is not a JSON object")
+    if "encrypted_data" not in body:
+        return body, False
+    if password is None:
+        raise ValueError("encrypted webhook, but no APP_ID to decrypt it")
+    algorithm = headers.get("x-algoritm") or headers.get("x-algorithm") or "aes256"
+    fmt = headers.get("x-format", "base64")
+    plain = node_decrypt(body["encrypted_data"], algorithm, password, fmt)
+    event = json.loads(plain.decode(headers.get("x-encoding", "utf8").replace("utf8", "utf-8")))
+    if not isinstance(event, dict):
+        raise ValueError("decrypted body is not a JSON object")
+    return event, True
