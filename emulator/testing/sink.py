@@ -17,7 +17,7 @@ from aiohttp import web
 
 from emulator.webhooks.crypto import decode_webhook
 
-__all__ = ["Received", "SinkError", "WebhookSink", "decode_webhook", "event_name"]
+__all__ = ["Received", "SinkError", "WebhookSink", "event_name"]
 
 Event = dict[str, Any]
 Predicate = Callable[[Event], bool]
