@@ -81,14 +81,7 @@ class Emulator:
             self.clock,
             self.activity,
             BodyEncoder(settings.webhook_encryption, settings.app_id, settings.webhook_format),
-            DeliveryPolicy(
-                attempts=max(1, settings.webhook_attempts),
-                backoff_s=settings.webhook_backoff_s,
-                timeout_s=settings.webhook_timeout_s,
-                workers=max(1, settings.webhook_workers),
-                verify_tls=settings.webhook_verify_tls,
-                log_size=settings.delivery_log_size,
-            ),
+            _delivery_policy(settings),
             self.faults,
         )
         self.events = EventEmitter(self.clock, self.dispatcher)
@@ -103,9 +96,7 @@ class Emulator:
             settings.timings,
             settings.dial_rate,
         )
-        cli = tuple(n for n in (normalise_number(c) for c in settings.cli_numbers) if n)
-        allow = tuple(host.lower() for host in settings.webhook_allow)
-        self.limits = CreateLimits(cli, settings.max_numbers, allow)
+        self.limits = _create_limits(settings)
         self.journal: deque[JournalEntry] = deque(maxlen=max(1, settings.journal_size))
         self.journal_dropped = 0
         self._journal_seq = 0
@@ -228,3 +219,20 @@ class Emulator:
             "in_flight": self.activity.held,
             "timer_errors": self.clock.errors,
         }
+
+
+def _delivery_policy(settings: Settings) -> DeliveryPolicy:
+    return DeliveryPolicy(
+        attempts=max(1, settings.webhook_attempts),
+        backoff_s=settings.webhook_backoff_s,
+        timeout_s=settings.webhook_timeout_s,
+        workers=max(1, settings.webhook_workers),
+        verify_tls=settings.webhook_verify_tls,
+        log_size=settings.delivery_log_size,
+    )
+
+
+def _create_limits(settings: Settings) -> CreateLimits:
+    cli = tuple(n for n in (normalise_number(c) for c in settings.cli_numbers) if n)
+    allow = tuple(host.lower() for host in settings.webhook_allow)
+    return CreateLimits(cli, settings.max_numbers, allow)
