@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from emulator.app import EmulatorRunner, create_app
 from emulator.config import Settings, load_settings
-from emulator.runtime import Emulator
 from emulator.sim.clock import ClockMode
+from emulator.world import Emulator, World
 
 if TYPE_CHECKING:
     from emulator.scenario.loader import load_scenario
@@ -17,6 +17,7 @@ __all__ = [
     "Emulator",
     "EmulatorRunner",
     "Settings",
+    "World",
     "create_app",
     "load_scenario",
     "load_settings",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web, web_protocol
 
+from emulator import state
 from emulator.api.handlers import EMULATOR, Handlers
 from emulator.api.middleware import api_middleware
 from emulator.api.responses import error_body, json_response
@@ -16,14 +18,16 @@ from emulator.config import Settings
 from emulator.control.routes import control_routes
 from emulator.domain.behaviour import Behaviour
 from emulator.errors import BadRequest, InternalError
-from emulator.runtime import Emulator
+from emulator.projects import Projects
+from emulator.world import World
 
 if TYPE_CHECKING:
     from emulator.scenario.model import Scenario
 
-__all__ = ["EMULATOR", "EmulatorRunner", "create_app"]
+__all__ = ["EMULATOR", "PROJECTS", "EmulatorRunner", "create_app"]
 
 log = logging.getLogger("emulator")
+PROJECTS = web.AppKey("projects", Projects)  # every world of the server, by APP_ID
 KEEPALIVE_S = 75.0  # clients must always be the side that closes (CONTRACT §3)
 LINGER_S = 1.0  # after answering a request whose body was not read (413, 401), read and drop
 # the rest for at most this long: enough for a local client, and shutdown is not held up
@@ -34,25 +38,57 @@ def create_app(
     behaviour: Behaviour | None = None,
     scenario: Scenario | None = None,
 ) -> web.Application:
-    """An application serving the emulated API and the control plane for `settings`
-    (`scenario`: `settings.scenario` already loaded, so it is not read twice)."""
-    emulator = Emulator(settings or Settings(), behaviour, scenario)
+    """An application serving the emulated API and the control plane for `settings`: one world
+    per project. `scenario` is `settings.scenario` already loaded (so it is not read twice); its
+    world is loaded into every project made from serve's settings. `behaviour` replaces the
+    default project's callee behaviour (the replay runner's scenario world)."""
+    settings = settings or Settings()
+    if scenario is None and settings.scenario and behaviour is None:
+        from emulator.scenario.loader import load_scenario  # the scenario layer sits above
+
+        scenario = load_scenario(settings.scenario)
+    projects = Projects(settings, _scenario_world(scenario) if scenario is not None else None)
+    if behaviour is not None:
+        projects.default.use_behaviour(behaviour)
     app = web.Application(
-        middlewares=[api_middleware(emulator)],
-        client_max_size=emulator.settings.max_body_bytes,
+        middlewares=[api_middleware(projects)],
+        client_max_size=settings.max_body_bytes,
     )
-    app[EMULATOR] = emulator
-    app.add_routes(api_routes(Handlers(emulator)))
-    app.add_routes(control_routes(emulator))
+    app[PROJECTS] = projects
+    app[EMULATOR] = projects.default
+    app.add_routes(api_routes(Handlers()))
+    save = None
+    if settings.state_file:
+        save = partial(state.save_projects, projects, settings.state_file)
+    app.add_routes(control_routes(projects, save))
     app.cleanup_ctx.append(_lifecycle)
     return app
 
 
+def _scenario_world(scenario: Scenario) -> Callable[[World], None]:
+    from emulator.scenario.world import apply_world
+
+    def prepare(world: World) -> None:
+        apply_world(world, scenario)
+
+    return prepare
+
+
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    emulator = app[EMULATOR]
-    await emulator.start()
+    """Restore the state file, start every world; at the end stop them (deliveries get the
+    grace period), then save the state file."""
+    projects = app[PROJECTS]
+    path = projects.base.state_file
+    if path:
+        await state.restore_projects(projects, path)
+    await projects.start()
     yield
-    await emulator.close()
+    await projects.close(projects.base.shutdown_grace_s)
+    if path:
+        try:
+            await state.save_projects(projects, path)
+        except OSError as exc:
+            log.error("could not write the state file %s: %s", path, exc)
 
 
 class _JsonErrorHandler(web_protocol.RequestHandler):

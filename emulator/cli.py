@@ -35,6 +35,10 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(
                 option.flag, dest=option.name, action="store_const", const=True, help=help_text
             )
+        elif option.repeat:
+            parser.add_argument(
+                option.flag, dest=option.name, action="append", type=option.parse, help=help_text
+            )
         else:
             parser.add_argument(option.flag, dest=option.name, type=option.parse, help=help_text)
 
@@ -54,7 +58,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cli_values(args: argparse.Namespace) -> dict[str, Any]:
-    return {o.name: getattr(args, o.name, None) for o in OPTIONS}
+    values = {o.name: getattr(args, o.name, None) for o in OPTIONS}
+    for option in OPTIONS:
+        given = values[option.name]
+        if option.repeat and given is not None:  # one tuple per flag given: join them
+            values[option.name] = _joined(option.flag, [item for part in given for item in part])
+    return values
+
+
+def _joined(flag: str, pairs: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    ids = [app_id for app_id, _ in pairs]
+    twice = sorted({app_id for app_id in ids if ids.count(app_id) > 1})
+    if twice:
+        raise ValueError(f"{flag}: APP_ID {twice[0]!r} is given twice")
+    return tuple(pairs)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

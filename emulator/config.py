@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +68,9 @@ class Settings:
     api_fault: str | None = None
     webhook_fault: str | None = None
     log_level: str = "info"
+    projects: tuple[tuple[str, str], ...] = ()  # more projects: (APP_ID, APP_KEY) pairs
+    open_projects: bool = False
+    max_projects: int = 10_000
     timings: Timings = field(default_factory=Timings)
 
     def __post_init__(self) -> None:
@@ -92,6 +96,33 @@ def _bool(text: str) -> bool:
 
 def _optional(text: str) -> str | None:
     return text or None
+
+
+def _token(text: str) -> str:
+    """A control token: never empty (an empty one would silently turn control auth off)."""
+    if not text:
+        raise ValueError("must not be empty (leave the option out to run without a token)")
+    return text
+
+
+_APP_ID = re.compile(r"[A-Za-z0-9._~@+-]{1,128}")
+
+
+def _project_pairs(text: str) -> tuple[tuple[str, str], ...]:
+    """`ID:KEY[,ID:KEY...]` (a KEY holds no comma; it may hold colons)."""
+    pairs: list[tuple[str, str]] = []
+    for part in text.split(","):
+        app_id, sep, app_key = part.strip().partition(":")
+        if not sep or not app_id or not app_key:
+            raise ValueError(f"{part.strip()!r} is not ID:KEY")
+        if not _APP_ID.fullmatch(app_id) or app_id in (".", ".."):
+            raise ValueError(
+                f"APP_ID {app_id!r} cannot name a project: use 1-128 letters, digits or . _ ~ @ + -"
+            )
+        if any(app_id == seen for seen, _ in pairs):
+            raise ValueError(f"APP_ID {app_id!r} is given twice")
+        pairs.append((app_id, app_key))
+    return tuple(pairs)
 
 
 def _bounded(parse: Callable[[str], Any], name: str, low: float, strict: bool) -> Any:
@@ -128,9 +159,12 @@ class Option:
     parse: Callable[[str], Any]
     help: str
     flag_value: bool = False  # a switch: `--flag` alone means true
+    repeat: bool = False  # the flag may be given several times; the values are joined
 
     @property
     def flag(self) -> str:
+        if self.name == "projects":
+            return "--project"  # one project per flag, given as often as needed
         return "--" + self.name.replace("_", "-")
 
     @property
@@ -166,7 +200,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("completion_state", _optional, "force the completion event's state for every broadcast"),
     Option("tls_cert", _optional, "serve HTTPS with this certificate (PEM)"),
     Option("tls_key", _optional, "private key of --tls-cert (PEM)"),
-    Option("control_token", _optional, "require this bearer token on /_emulator routes"),
+    Option("control_token", _token, "require this bearer token on /_emulator routes"),
     Option("max_body_bytes", int, "largest request body accepted (default 16 MiB)"),
     Option("max_numbers", int, "most numbers in one broadcast (default 1,000,000)"),
     Option("journal_size", int, "API requests kept in the journal (default 10,000)"),
@@ -176,6 +210,19 @@ OPTIONS: tuple[Option, ...] = (
         "shutdown_grace_s", float, "real seconds to let deliveries finish on shutdown (default 5)"
     ),
     Option("log_level", str, "debug | info | warning | error (default info)"),
+    Option(
+        "projects",
+        _project_pairs,
+        "another project ID:KEY with its own world (repeatable; env: ID:KEY,ID:KEY)",
+        repeat=True,
+    ),
+    Option(
+        "open_projects",
+        _bool,
+        "new Basic credentials create a project on first use (the key they came with is its key)",
+        True,
+    ),
+    Option("max_projects", int, "most projects at once (default 10,000)"),
     Option(
         "api_fault",
         validate_api_spec,

@@ -1,7 +1,11 @@
-"""The state file: broadcasts, call legs and the delivery log saved as JSON, and restored.
+"""The state file: every project's broadcasts, call legs and delivery log as JSON, and restored.
 
 Written atomically (a temporary file in the same folder, flushed, then renamed over the old one)
-on shutdown and on `POST /_emulator/snapshot`; read by `serve --state-file PATH` at start.
+on shutdown and on `POST /_emulator/snapshot`; read by `serve --state-file PATH` at start. It holds
+every project (version 2: `{"format", "version", "projects": [...]}`, one entry per project with
+its credentials and own settings); a project in the file that the command line does not declare
+is created again with them. A version 1 file (one world, before projects) restores the default
+project.
 
 Restoring: broadcasts that had ended come back as they were. Broadcasts still running when the
 state was saved cannot go on (their callees' timers are not saved): they come back `stopped`,
@@ -13,12 +17,14 @@ later), and broadcast ids continue from the saved counter, so new ids never coll
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emulator.domain.models import (
     Broadcast,
@@ -32,15 +38,24 @@ from emulator.domain.models import (
     Target,
 )
 from emulator.domain.service import STOPPED, SUCCESS
+from emulator.projects import Projects, project_changes, project_settings
 from emulator.webhooks.delivery import Attempt, Delivery
+from emulator.world import World
 
-if TYPE_CHECKING:
-    from emulator.runtime import Emulator
+__all__ = [
+    "FORMAT",
+    "StateError",
+    "read_state",
+    "restore",
+    "restore_projects",
+    "save_projects",
+    "snapshot",
+    "write_state",
+]
 
-__all__ = ["FORMAT", "StateError", "read_state", "restore", "snapshot", "write_state"]
-
+log = logging.getLogger("emulator")
 FORMAT = "broadcast-emulator-state"
-VERSION = 1
+VERSION = 2
 RESTART_REASON = "emulator-restart"
 
 
@@ -49,20 +64,66 @@ class StateError(ValueError):
 
 
 # -- saving ---------------------------------------------------------------------------------
-def snapshot(emulator: Emulator) -> dict[str, Any]:
-    """Everything to save, as plain JSON-ready data."""
+async def save_projects(projects: Projects, path: str) -> dict[str, Any]:
+    """Write every project's state to `path` now (atomically); returns what was written."""
+    rows = [snapshot(world) for world in projects]
+    data = {"format": FORMAT, "version": VERSION, "projects": rows}
+    written = await asyncio.to_thread(write_state, path, data)
+    projects.snapshots += 1
+    return {
+        "path": path,
+        "bytes": written,
+        "projects": len(rows),
+        "broadcasts": sum(len(r["broadcasts"]) for r in rows),
+        "legs": sum(len(b["legs"]) for r in rows for b in r["broadcasts"]),
+        "deliveries": sum(len(r["deliveries"]) for r in rows),
+    }
+
+
+async def restore_projects(projects: Projects, path: str) -> None:
+    """Restore every project saved in `path` (before the server starts serving)."""
+    data = read_state(path)
+    if data is None:
+        return
+    totals: dict[str, int] = {"projects": 0}
+    try:
+        for row in data["projects"]:
+            world = await _world_for(projects, row)
+            for key, count in restore(world, row).items():
+                totals[key] = totals.get(key, 0) + count
+            totals["projects"] += 1
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise StateError(f"{path}: damaged state file ({exc!r})") from None
+    projects.restored = totals
+    log.info("restored %s from %s", totals, path)
+
+
+async def _world_for(projects: Projects, row: dict[str, Any]) -> World:
+    app_id = row.get("app_id")
+    if app_id is None:  # a version 1 file: the one world it holds is the default project
+        return projects.default
+    world = projects.get(app_id)
+    if world is None:
+        changes = project_changes(row.get("settings") or {})
+        world = await projects.create(app_id, row["app_key"], changes)
+    return world
+
+
+def snapshot(world: World) -> dict[str, Any]:
+    """One project's state, as plain JSON-ready data."""
     legs: dict[str, list[CallLeg]] = {}
-    for leg in emulator.store.legs.values():  # every attempt, in the order they were dialled
+    for leg in world.store.legs.values():  # every attempt, in the order they were dialled
         legs.setdefault(leg.broadcast.broadcast_id, []).append(leg)
     return {
-        "format": FORMAT,
-        "version": VERSION,
-        "seed": emulator.settings.seed,
-        "now_ms": emulator.clock.now_ms,
-        "broadcast_ids_made": emulator.ids.broadcasts_made,
-        "broadcasts": [_broadcast_json(b, legs.get(b.broadcast_id, [])) for b in emulator.store],
-        "deliveries": [_delivery_json(d) for d in emulator.dispatcher.log],
-        "delivery_counters": emulator.dispatcher.counters(),
+        "app_id": world.app_id,
+        "app_key": world.app_key,
+        "settings": project_settings(world.settings),
+        "seed": world.settings.seed,
+        "now_ms": world.clock.now_ms,
+        "broadcast_ids_made": world.ids.broadcasts_made,
+        "broadcasts": [_broadcast_json(b, legs.get(b.broadcast_id, [])) for b in world.store],
+        "deliveries": [_delivery_json(d) for d in world.dispatcher.log],
+        "delivery_counters": world.dispatcher.counters(),
     }
 
 
@@ -145,13 +206,15 @@ def read_state(path: str | os.PathLike[str]) -> dict[str, Any] | None:
         raise StateError(f"{path}: not a state file (bad JSON: {exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise StateError(f"{path}: not a broadcast-emulator state file")
+    if data.get("version") == 1:  # one world, written before projects: the default project
+        return {**data, "version": VERSION, "projects": [{**data, "app_id": None}]}
     if data.get("version") != VERSION:
         raise StateError(f"{path}: state file version {data.get('version')} is not {VERSION}")
     return data
 
 
-def restore(emulator: Emulator, data: dict[str, Any]) -> dict[str, int]:
-    """Load saved state into a fresh emulator; returns what was restored, counted."""
+def restore(emulator: World, data: dict[str, Any]) -> dict[str, int]:
+    """Load one project's saved state into its fresh world; returns what was restored, counted."""
     saved_now = int(data["now_ms"])
     if saved_now > emulator.clock.now_ms:
         emulator.clock.jump_to(saved_now)
@@ -194,7 +257,7 @@ def _play(raw: dict[str, Any] | None) -> PlaySpec | None:
     return PlaySpec(**{k: v for k, v in raw.items() if k in known})
 
 
-def _restore_broadcast(emulator: Emulator, row: dict[str, Any]) -> Broadcast:
+def _restore_broadcast(emulator: World, row: dict[str, Any]) -> Broadcast:
     b = Broadcast(row["broadcast_id"], _command(row["command"]), int(row["created_ms"]))
     b.state = BroadcastState(row["state"])
     b.ended_ms = row["ended_ms"]
@@ -244,7 +307,7 @@ def _end_interrupted(b: Broadcast, now_ms: int) -> None:
     b.completion_sent = True
 
 
-def _restore_delivery(emulator: Emulator, row: dict[str, Any]) -> Delivery:
+def _restore_delivery(emulator: World, row: dict[str, Any]) -> Delivery:
     # per-call events name their call; their delivery gates the broadcast's completion event
     voice_id = row["payload"].get("voice_id") if isinstance(row["payload"], dict) else None
     leg = emulator.store.legs.get(voice_id) if isinstance(voice_id, str) else None

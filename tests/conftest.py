@@ -16,7 +16,7 @@ from aiohttp import web
 
 from emulator import EmulatorRunner, Settings, create_app
 from emulator.app import EMULATOR
-from emulator.runtime import Emulator
+from emulator.world import World
 
 pytest_plugins = ["pytester"]  # the plugin and docs tests run small projects through pytester
 collect_ignore = ["plugin_project"]  # a user's project, run by tests/test_plugin.py
@@ -159,7 +159,7 @@ class Api:
 
 
 class Running:
-    def __init__(self, emulator: Emulator, api: Api, url: str) -> None:
+    def __init__(self, emulator: World, api: Api, url: str) -> None:
         self.emulator = emulator
         self.api = api
         self.url = url

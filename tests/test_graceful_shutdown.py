@@ -47,7 +47,7 @@ async def test_sigterm_finishes_the_delivery_in_flight_and_saves_state(
                 await session.get(base + "/_emulator/health")
     slow = [e for e in rec.arrived if "voice_id" in e]
     assert slow and slow[0]["state"] == "initiated"  # the delivery in flight was answered
-    data = json.loads(state.read_text())
+    data = json.loads(state.read_text())["projects"][0]
     assert [b["broadcast_id"] for b in data["broadcasts"]] == [broadcast_id]
     first_call = next(d for d in data["deliveries"] if d["channel"] != "b:" + broadcast_id)
     assert first_call["state"] == "delivered"

@@ -167,8 +167,8 @@ def test_public_surface_of_the_kit() -> None:
     import emulator.testing.plugin
 
     assert sorted(emulator.testing.__all__) == [
-        "ApiError", "EmulatorServer", "Received", "SinkError", "ThreadedEmulator", "WebhookSink",
-        "event_name",
+        "ApiError", "EmulatorClient", "EmulatorServer", "Received", "SinkError",
+        "ThreadedEmulator", "WebhookSink", "event_name",
     ]  # fmt: skip
     fixtures = {"broadcast_emulator", "broadcast_emulator_factory", "broadcast_emulator_settings"}
     fixtures.add("broadcast_emulator_sync")

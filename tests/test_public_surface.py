@@ -17,6 +17,7 @@ def test_top_level_names_are_pinned() -> None:
         "Emulator",
         "EmulatorRunner",
         "Settings",
+        "World",
         "create_app",
         "load_scenario",
         "load_settings",

@@ -11,7 +11,7 @@ from pathlib import Path
 from emulator.cli import build_parser, settings_from_args
 from emulator.config import OPTIONS, load_settings
 from emulator.control.reliability import faults_from_body
-from emulator.runtime import Emulator
+from emulator.world import World
 
 DOC = (Path(__file__).parent.parent / "docs" / "reliability.md").read_text()
 
@@ -32,14 +32,14 @@ def test_every_serve_example_loads_its_faults() -> None:
         env = dict(w.split("=", 1) for w in words if re.match(r"^EMULATOR_\w+=", w))
         args = build_parser().parse_args(words[words.index("serve") :])
         cli = {option.name: getattr(args, option.name) for option in OPTIONS}
-        emulator = Emulator(load_settings(cli=cli, environ=env))
+        emulator = World(load_settings(cli=cli, environ=env))
         assert emulator.faults.api or emulator.faults.webhook, line
 
 
 def test_the_webhooks_down_example_refuses_for_sixty_seconds() -> None:
     line = next(x for x in _serve_lines() if "refuse" in x)
     argv = shlex.split(line)[1:]
-    emulator = Emulator(settings_from_args(build_parser().parse_args(argv)))
+    emulator = World(settings_from_args(build_parser().parse_args(argv)))
     status_fault, down = emulator.faults.webhook
     assert (status_fault.url, status_fault.status, status_fault.budget.times) == ("/call", 500, 3)
     start = emulator.clock.now_ms

@@ -63,6 +63,7 @@ async def test_snapshot_and_restore(start_emulator: Any, tmp_path: Path) -> None
     assert new["broadcast_id"] not in before
     health = await api.control("GET", "/health")
     assert health["state_file"]["restored"] == {
+        "projects": 1,
         "broadcasts": 2,
         "interrupted": 1,
         "deliveries": len(log_before["deliveries"]),
@@ -93,7 +94,8 @@ async def test_pending_deliveries_are_sent_after_a_restart(
     log = second.emulator.dispatcher.log
     assert all(d.state == "delivered" for d in log)
     assert [e["state"] for e in rec.arrived if "voice_id" in e] == ["initiated", "disconnected"]
-    assert second.emulator.health()["state_file"]["restored"]["requeued"] >= 2
+    health = await second.api.control("GET", "/health")
+    assert health["state_file"]["restored"]["requeued"] >= 2
 
 
 async def test_shutdown_writes_the_state_file(tmp_path: Path) -> None:
@@ -108,7 +110,7 @@ async def test_shutdown_writes_the_state_file(tmp_path: Path) -> None:
     emulator.service.create(normalise_create(create_body("http://127.0.0.1:9"), emulator.limits))
     await runner.cleanup()
     data = read_state(state)
-    assert data is not None and len(data["broadcasts"]) == 1
+    assert data is not None and len(data["projects"][0]["broadcasts"]) == 1
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_litter(

@@ -1,9 +1,7 @@
-"""The one API middleware: in-flight token, auth, journal, and rendering every error as JSON."""
+"""The one middleware: picks the world, in-flight token, auth, journal, every error as JSON."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import json
 import logging
@@ -26,7 +24,8 @@ from emulator.errors import (
     Unauthorized,
 )
 from emulator.faults import real_delay
-from emulator.runtime import Emulator
+from emulator.projects import Projects
+from emulator.world import World
 
 __all__ = [
     "BODY",
@@ -34,25 +33,39 @@ __all__ = [
     "CONTROL_PREFIX",
     "DIALECT",
     "MAX_DEPTH",
+    "PROJECT_PREFIX",
+    "WORLD",
     "api_middleware",
     "read_json",
     "render_error",
+    "scoped",
     "translate_http",
 ]
 
 log = logging.getLogger("emulator.api")
 CONTROL_PREFIX = "/_emulator"
+PROJECT_PREFIX = CONTROL_PREFIX + "/projects/{app_id}"  # the same control routes, one project
 MAX_DEPTH = 64  # deeper JSON is refused: no client sends it, and it costs recursion elsewhere
 JOURNAL_BODY_BYTES = 64 * 1024  # larger bodies are journalled as a summary, to bound memory
 BODY_BYTES = web.RequestKey("body_bytes", int)
 _BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+_READ_ONLY = frozenset({"GET", "HEAD"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BODY = web.RequestKey("body", object)  # the parsed JSON body, for the journal
 DIALECT = web.RequestKey("dialect", str)  # the client family a create request was written in
+WORLD = web.RequestKey("world", World)  # the project a request acts on
 
 
-def render_error(emulator: Emulator, error: EmulatorError) -> web.Response:
-    return json_response(error_body(error, emulator.clock.now_iso()), error.status, error.headers)
+def scoped(method: str, path: str, handler: Handler) -> list[web.RouteDef]:
+    """`METHOD /_emulator{path}` (the default project) and the same under every project."""
+    return [
+        web.route(method, CONTROL_PREFIX + path, handler),
+        web.route(method, PROJECT_PREFIX + path, handler),
+    ]
+
+
+def render_error(world: World, error: EmulatorError) -> web.Response:
+    return json_response(error_body(error, world.clock.now_iso()), error.status, error.headers)
 
 
 def translate_http(exc: web.HTTPException, request: web.Request) -> EmulatorError:
@@ -77,35 +90,6 @@ def translate_http(exc: web.HTTPException, request: web.Request) -> EmulatorErro
 def _path_ids(request: web.Request) -> dict[str, Any]:
     info = request.match_info
     return {"app_instance": info.get("broadcast_id"), "voice_id": info.get("voice_id")}
-
-
-class _Credentials:
-    """Compares the Authorization header with the configured pair in constant time."""
-
-    def __init__(self, app_id: str, app_key: str) -> None:
-        pair = f"{app_id}:{app_key}".encode()
-        self.expected = b"Basic " + base64.b64encode(pair)
-        self.app_id = app_id.encode()
-        self.app_key = app_key.encode()
-
-    def accepts(self, header: str | None) -> bool:
-        if header is None:
-            return False
-        if hmac.compare_digest(header.encode("utf-8", "replace"), self.expected):
-            return True
-        scheme, _, token = header.strip().partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            decoded = base64.b64decode(token.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            return False
-        user, sep, password = decoded.partition(b":")
-        if not sep:
-            return False
-        ok_user = hmac.compare_digest(user.strip(), self.app_id)
-        ok_key = hmac.compare_digest(password.strip(), self.app_key)
-        return ok_user and ok_key
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -161,14 +145,13 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
-def api_middleware(emulator: Emulator) -> Any:
-    credentials = _Credentials(emulator.settings.app_id, emulator.settings.app_key)
-    control_check = _control_check(emulator)
+def api_middleware(projects: Projects) -> Any:
+    """Picks each request's world: by its Basic credentials (API) or its path (control plane)."""
+    control_check = _control_check(projects.base.control_token)
 
-    async def auth_check(request: web.Request) -> None:
-        if not credentials.accepts(request.headers.get("Authorization")):
-            raise Unauthorized(Messages.NOT_AUTHORIZED, **_path_ids(request))
-        fault = emulator.faults.api_fault(request.method, request.path, emulator.clock.now_ms)
+    async def check_faults(request: web.Request) -> None:
+        world = request[WORLD]
+        fault = world.faults.api_fault(request.method, request.path, world.clock.now_ms)
         if fault is None:
             return
         await real_delay(fault.delay_s)  # real time; the request's token holds virtual time
@@ -181,20 +164,52 @@ def api_middleware(emulator: Emulator) -> Any:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith(CONTROL_PREFIX):
-            return await _guarded(emulator, request, handler, control_check)
-        emulator.activity.acquire()
-        try:
-            response = await _guarded(emulator, request, handler, auth_check)
-        finally:
-            emulator.activity.release()
-        _journal(emulator, request, response)
+            return await _control(projects, request, handler, control_check)
+        header = request.headers.get("Authorization")
+        world = projects.by_header(header) or await projects.authenticate(header)
+        if world is None:  # journalled in the project the credentials name, if any
+            world = projects.named(header) or projects.default
+            response = await _guarded(world, request, handler, _unauthorized)
+        elif request.method in _READ_ONLY:
+            # a read changes nothing: it neither holds time nor re-arms the settle window, so a
+            # client polling the report cannot keep the clock from moving (auto mode)
+            request[WORLD] = world
+            response = await _guarded(world, request, handler, check_faults)
+        else:
+            request[WORLD] = world
+            world.activity.acquire()
+            try:
+                response = await _guarded(world, request, handler, check_faults)
+            finally:
+                world.activity.release()
+        _journal(world, request, response)
         return response
 
     return middleware
 
 
+async def _unauthorized(request: web.Request) -> None:
+    raise Unauthorized(Messages.NOT_AUTHORIZED, **_path_ids(request))
+
+
+async def _control(
+    projects: Projects,
+    request: web.Request,
+    handler: Handler,
+    check: Callable[[web.Request], Awaitable[None]],
+) -> web.StreamResponse:
+    """A control route acts on the project its path names, or on the default project."""
+
+    async def pick(request: web.Request) -> None:
+        await check(request)
+        app_id = request.match_info.get("app_id")
+        request[WORLD] = projects.default if app_id is None else projects.world(app_id)
+
+    return await _guarded(projects.default, request, handler, pick)
+
+
 async def _guarded(
-    emulator: Emulator,
+    world: World,
     request: web.Request,
     handler: Handler,
     check: Callable[[web.Request], Awaitable[None]],
@@ -207,32 +222,40 @@ async def _guarded(
         await check(request)
         return await handler(request)
     except EmulatorError as error:
-        return render_error(emulator, error)
+        return render_error(request.get(WORLD, world), error)
     except web.HTTPException as exc:
-        return render_error(emulator, translate_http(exc, request))
+        return render_error(request.get(WORLD, world), translate_http(exc, request))
     except RecursionError:  # hostile nesting that got past the limits: refuse, keep serving
-        return render_error(emulator, BadRequest("request is nested too deeply"))
+        return render_error(world, BadRequest("request is nested too deeply"))
     except Exception:
         log.exception("internal error on %s %s", request.method, request.path)
-        return render_error(emulator, InternalError(Messages.INTERNAL))
+        return render_error(world, InternalError(Messages.INTERNAL))
 
 
-def _control_check(emulator: Emulator) -> Callable[[web.Request], Awaitable[None]]:
-    token = emulator.settings.control_token
+def _control_check(token: str | None) -> Callable[[web.Request], Awaitable[None]]:
+    """With a control token, every control route but `GET /_emulator/health` needs it, exactly:
+    `Authorization: Bearer TOKEN`, or `?token=TOKEN` (for a browser's page and event stream)."""
     expected = f"Bearer {token}".encode()
+    open_path = CONTROL_PREFIX + "/health"
 
     async def check(request: web.Request) -> None:
-        if token is None or request.path.endswith("/health"):
+        if token is None or (request.path == open_path and request.method in _READ_ONLY):
             return
-        given = request.headers.get("Authorization", "").encode("utf-8", "replace")
-        if not hmac.compare_digest(given, expected):
-            raise Unauthorized(Messages.CONTROL_TOKEN)
+        header = request.headers.get("Authorization")
+        if header is not None:
+            if hmac.compare_digest(header.encode("utf-8", "replace"), expected):
+                return
+        elif "token" in request.query:
+            given = request.query["token"].encode("utf-8", "replace")
+            if hmac.compare_digest(given, expected[len("Bearer ") :]):
+                return
+        raise Unauthorized(Messages.CONTROL_TOKEN)
 
     return check
 
 
-def _journal(emulator: Emulator, request: web.Request, response: web.StreamResponse) -> None:
-    emulator.record(
+def _journal(world: World, request: web.Request, response: web.StreamResponse) -> None:
+    world.record(
         request.method, request.path, response.status, request.get(DIALECT), _journal_body(request)
     )
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from emulator.errors import BadRequest
-from emulator.runtime import Emulator
 from emulator.webhooks.delivery import Delivery
+from emulator.world import World
 
 __all__ = ["DELIVERY_STATES", "Page", "broadcasts_answer", "requests_answer", "webhooks_answer"]
 
@@ -58,7 +58,7 @@ def _whole(query: Mapping[str, str], name: str, default: int, lowest: int) -> in
     return min(value, MAX_LIMIT) if name == "limit" else value
 
 
-def requests_answer(em: Emulator, query: Mapping[str, str]) -> dict[str, Any]:
+def requests_answer(em: World, query: Mapping[str, str]) -> dict[str, Any]:
     """`GET /_emulator/requests`: filters `method`, `path` (substring), `status`, `dialect`."""
     page = Page.parse(query)
     method = query.get("method", "").upper()
@@ -107,7 +107,7 @@ def _delivery_filter(query: Mapping[str, str]) -> Callable[[Delivery], bool]:
     return keep
 
 
-def webhooks_answer(em: Emulator, query: Mapping[str, str]) -> dict[str, Any]:
+def webhooks_answer(em: World, query: Mapping[str, str]) -> dict[str, Any]:
     """`GET /_emulator/webhooks`: filters `broadcast_id`, `voice_id`, `state`, `event`, `url`."""
     page = Page.parse(query)
     keep = _delivery_filter(query)
@@ -121,7 +121,7 @@ def webhooks_answer(em: Emulator, query: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def _delivery_json(delivery: Delivery, em: Emulator) -> dict[str, Any]:
+def _delivery_json(delivery: Delivery, em: World) -> dict[str, Any]:
     row = delivery.as_json(em.clock.iso)
     attempts = delivery.attempts
     row["attempt_count"] = len(attempts)
@@ -129,7 +129,7 @@ def _delivery_json(delivery: Delivery, em: Emulator) -> dict[str, Any]:
     return row
 
 
-def broadcasts_answer(em: Emulator, query: Mapping[str, str]) -> dict[str, Any]:
+def broadcasts_answer(em: World, query: Mapping[str, str]) -> dict[str, Any]:
     """`GET /_emulator/broadcasts`: every broadcast with its progress; filter `state`."""
     iso = em.clock.iso
     state = query.get("state", "")
@@ -141,6 +141,7 @@ def broadcasts_answer(em: Emulator, query: Mapping[str, str]) -> dict[str, Any]:
             "family": b.command.family,
             "state": b.state.value,
             "progress": b.progress(),
+            "completion_sent": b.completion_sent,
             "created_at": iso(b.created_ms),
             "ended_at": iso(b.ended_ms) if b.ended_ms is not None else None,
         }

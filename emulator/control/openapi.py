@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.api.middleware import CONTROL_PREFIX
+from emulator.api.middleware import CONTROL_PREFIX, PROJECT_PREFIX
 from emulator.api.routes import PREFIXES
 from emulator.control.operations import (
     API_OPERATIONS,
@@ -27,11 +27,22 @@ def _lookup(method: str, path: str) -> tuple[Operation, str] | None:
     """The operation of a route and the suffix its operationId needs to stay unique."""
     if (method, path) in CONTROL_OPERATIONS:
         return CONTROL_OPERATIONS[(method, path)], ""
+    if path.startswith(PROJECT_PREFIX + "/"):  # a control route scoped to one project
+        unscoped = CONTROL_PREFIX + path[len(PROJECT_PREFIX) :]
+        found = CONTROL_OPERATIONS.get((method, unscoped))
+        return (_in_project(found), "_inProject") if found is not None else None
     for prefix in PREFIXES:
         if path.startswith(prefix + "/") and (method, path[len(prefix) :]) in API_OPERATIONS:
             suffix = "" if prefix == PREFIXES[0] else "_" + prefix.strip("/").replace("/", "_")
             return API_OPERATIONS[(method, path[len(prefix) :])], suffix
     return None
+
+
+def _in_project(operation: Operation) -> Operation:
+    """A control operation acting on the project named in the path (404 if it does not exist)."""
+    responses = {**operation["responses"], "404": {"$ref": "#/components/responses/E404"}}
+    summary = operation["summary"] + " (of the project named in the path)"
+    return {**operation, "summary": summary, "responses": responses}
 
 
 def route_keys(app: web.Application) -> list[tuple[str, str]]:

@@ -240,6 +240,25 @@ CONTROL_OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/_emulator/snapshot"): _control_op(
         "snapshot", "write the state file now (atomically)", "Snapshot", errors=("409", "503")
     ),
+    ("GET", "/_emulator/projects"): _control_op("projects", "every project", "Projects"),
+    ("POST", "/_emulator/projects"): op(
+        "createProject",
+        "create a project: its own world, clock and credentials",
+        "Project",
+        status="201",
+        body="ProjectCreate",
+        errors=("400", "401", "409"),
+        tag="control",
+    ),
+    ("GET", "/_emulator/projects/{app_id}"): _control_op(
+        "project", "one project: credentials, settings, clock", "Project", errors=("404",)
+    ),
+    ("DELETE", "/_emulator/projects/{app_id}"): _control_op(
+        "deleteProject",
+        "forget a project entirely (409 for the default project)",
+        "ProjectDeleted",
+        errors=("404", "409"),
+    ),
     ("PUT", "/_emulator/scenario"): _also_yaml(
         _control_op(
             "loadScenario",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
 
-from emulator.api.middleware import CONTROL_PREFIX, read_json
+from emulator.api.middleware import WORLD, read_json, scoped
 from emulator.api.responses import json_response
 from emulator.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from emulator.fault_specs import (
@@ -17,7 +17,6 @@ from emulator.fault_specs import (
     webhook_fault_from_json,
 )
 from emulator.faults import ApiFault, WebhookFault
-from emulator.runtime import Emulator
 
 __all__ = ["ReliabilityHandlers", "faults_from_body", "reliability_routes"]
 
@@ -64,54 +63,62 @@ def faults_from_body(body: Mapping[str, Any], now_ms: int) -> list[Fault]:
     return out
 
 
-class ReliabilityHandlers:
-    def __init__(self, emulator: Emulator) -> None:
-        self.em = emulator
+SaveState = Callable[[], Awaitable[dict[str, Any]]]
 
-    def _faults(self) -> dict[str, Any]:
-        return self.em.faults.as_json(self.em.clock.iso)
+
+class ReliabilityHandlers:
+    """Faults of the request's project, and the state file of every project."""
+
+    def __init__(self, save_state: SaveState | None) -> None:
+        self.save_state = save_state
+
+    @staticmethod
+    def _faults(request: web.Request) -> dict[str, Any]:
+        world = request[WORLD]
+        return world.faults.as_json(world.clock.iso)
 
     async def list_faults(self, request: web.Request) -> web.Response:
-        return json_response(self._faults())
+        return json_response(self._faults(request))
 
     async def add_faults(self, request: web.Request) -> web.Response:
+        world = request[WORLD]
         body = await read_json(request)
         try:
-            faults = faults_from_body(body, self.em.clock.now_ms)
+            faults = faults_from_body(body, world.clock.now_ms)
         except ValueError as exc:
             raise BadRequest(f"fault: {exc}") from None
         if not faults:
             raise BadRequest("no fault given")
-        added = [self.em.faults.add(f) for f in faults]
-        return json_response({"added": added, **self._faults()})
+        added = [world.faults.add(f) for f in faults]
+        return json_response({"added": added, **self._faults(request)})
 
     async def clear_faults(self, request: web.Request) -> web.Response:
-        self.em.faults.clear()
-        return json_response(self._faults())
+        request[WORLD].faults.clear()
+        return json_response(self._faults(request))
 
     async def remove_fault(self, request: web.Request) -> web.Response:
         raw = request.match_info["fault_id"]
-        if not raw.isdigit() or not self.em.faults.remove(int(raw)):
+        if not raw.isdigit() or not request[WORLD].faults.remove(int(raw)):
             raise NotFound(f"no fault with id {raw[:40]!r}")
-        return json_response(self._faults())
+        return json_response(self._faults(request))
 
     async def snapshot(self, request: web.Request) -> web.Response:
-        if not self.em.settings.state_file:
+        """Write the state file (every project's state) now."""
+        if self.save_state is None:
             raise Conflict("no state file: start the emulator with --state-file PATH")
         try:
-            written = await self.em.save_state()
+            written = await self.save_state()
         except OSError as exc:
             raise ServiceUnavailable(f"cannot write the state file: {exc}") from None
         return json_response({"status": "ok", **written})
 
 
-def reliability_routes(emulator: Emulator) -> list[web.RouteDef]:
-    h = ReliabilityHandlers(emulator)
-    p = CONTROL_PREFIX
+def reliability_routes(save_state: SaveState | None) -> list[web.RouteDef]:
+    h = ReliabilityHandlers(save_state)
     return [
-        web.get(p + "/faults", h.list_faults),
-        web.post(p + "/faults", h.add_faults),
-        web.delete(p + "/faults", h.clear_faults),
-        web.delete(p + "/faults/{fault_id}", h.remove_fault),
-        web.post(p + "/snapshot", h.snapshot),
+        *scoped("GET", "/faults", h.list_faults),
+        *scoped("POST", "/faults", h.add_faults),
+        *scoped("DELETE", "/faults", h.clear_faults),
+        *scoped("DELETE", "/faults/{fault_id}", h.remove_fault),
+        *scoped("POST", "/snapshot", h.snapshot),
     ]

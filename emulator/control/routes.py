@@ -1,4 +1,8 @@
-"""Control-plane routes: health, clock, reset, inspection (journal, deliveries) and OpenAPI."""
+"""Control-plane routes: health, clock, reset, inspection, projects and OpenAPI.
+
+Every route that acts on one project exists twice: `/_emulator/...` acts on the default project,
+`/_emulator/projects/{app_id}/...` on the project named (the middleware picks the world).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,15 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.api.middleware import CONTROL_PREFIX, read_json
+from emulator.api.middleware import CONTROL_PREFIX, WORLD, read_json, scoped
 from emulator.api.responses import json_response
 from emulator.control.inspection import broadcasts_answer, requests_answer, webhooks_answer
 from emulator.control.openapi import openapi_document
+from emulator.control.project_routes import project_routes
 from emulator.control.reliability import reliability_routes
 from emulator.control.scenario_routes import scenario_routes
 from emulator.errors import BadRequest, Conflict
-from emulator.runtime import Emulator
+from emulator.projects import Projects
 from emulator.sim.driver import IdleLimitError
 
 __all__ = ["ControlHandlers", "control_routes"]
@@ -22,28 +27,17 @@ _MAX_ADVANCE_S = 366 * 86_400
 
 
 class ControlHandlers:
-    def __init__(self, emulator: Emulator) -> None:
-        self.em = emulator
+    def __init__(self, projects: Projects) -> None:
+        self.projects = projects
 
     async def health(self, request: web.Request) -> web.Response:
-        return json_response(self.em.health())
-
-    def _clock(self) -> dict[str, Any]:
-        clock = self.em.clock
-        return {
-            "mode": clock.mode.value,
-            "now": clock.now_iso(),
-            "now_ms": clock.now_ms,
-            "start": clock.iso(clock.start_ms),
-            "pending": clock.pending,
-            "speed": clock.speed,
-            "in_flight": self.em.activity.held,
-        }
+        return json_response(self.projects.health())
 
     async def clock(self, request: web.Request) -> web.Response:
-        return json_response(self._clock())
+        return json_response(request[WORLD].clock_json())
 
     async def advance(self, request: web.Request) -> web.Response:
+        world = request[WORLD]
         body = await read_json(request)
         seconds = body.get("seconds", request.query.get("seconds"))
         try:
@@ -52,50 +46,54 @@ class ControlHandlers:
             raise BadRequest("seconds must be a number") from None
         if not 0 <= value <= _MAX_ADVANCE_S:
             raise BadRequest(f"seconds must be between 0 and {_MAX_ADVANCE_S}")
-        await self.em.driver.advance(int(value * 1000))
-        return json_response(self._clock())
+        await world.driver.advance(int(value * 1000))
+        return json_response(world.clock_json())
 
     async def run_until_idle(self, request: web.Request) -> web.Response:
+        world = request[WORLD]
         body = await read_json(request)
         limit = body.get("max_timers", 10_000_000)
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise BadRequest("max_timers must be a positive whole number")
         try:
-            fired = await self.em.driver.run_until_idle(limit)
+            fired = await world.driver.run_until_idle(limit)
         except IdleLimitError as exc:
             raise Conflict(str(exc)) from None
-        return json_response({**self._clock(), "fired": fired})
+        return json_response({**world.clock_json(), "fired": fired})
 
     async def reset(self, request: web.Request) -> web.Response:
-        self.em.reset()
-        return json_response({"status": "ok", **self._clock()})
+        world = request[WORLD]
+        world.reset()
+        return json_response({"status": "ok", **world.clock_json()})
 
     async def requests(self, request: web.Request) -> web.Response:
-        return json_response(requests_answer(self.em, request.query))
+        return json_response(requests_answer(request[WORLD], request.query))
 
     async def webhooks(self, request: web.Request) -> web.Response:
-        return json_response(webhooks_answer(self.em, request.query))
+        return json_response(webhooks_answer(request[WORLD], request.query))
 
     async def broadcasts(self, request: web.Request) -> web.Response:
-        return json_response(broadcasts_answer(self.em, request.query))
+        return json_response(broadcasts_answer(request[WORLD], request.query))
 
     async def openapi(self, request: web.Request) -> web.Response:
         return json_response(openapi_document(request.app))
 
 
-def control_routes(emulator: Emulator) -> list[web.RouteDef]:
-    h = ControlHandlers(emulator)
+def control_routes(projects: Projects, state_file: Any = None) -> list[web.RouteDef]:
+    """Every control route; `state_file` writes the state file (`POST /_emulator/snapshot`)."""
+    h = ControlHandlers(projects)
     p = CONTROL_PREFIX
     return [
         web.get(p + "/health", h.health),
-        web.get(p + "/clock", h.clock),
-        web.post(p + "/clock/advance", h.advance),
-        web.post(p + "/clock/run-until-idle", h.run_until_idle),
-        web.post(p + "/reset", h.reset),
-        web.get(p + "/requests", h.requests),
-        web.get(p + "/webhooks", h.webhooks),
-        web.get(p + "/broadcasts", h.broadcasts),
         web.get(p + "/openapi.json", h.openapi),
-        *scenario_routes(emulator),
-        *reliability_routes(emulator),
+        *scoped("GET", "/clock", h.clock),
+        *scoped("POST", "/clock/advance", h.advance),
+        *scoped("POST", "/clock/run-until-idle", h.run_until_idle),
+        *scoped("POST", "/reset", h.reset),
+        *scoped("GET", "/requests", h.requests),
+        *scoped("GET", "/webhooks", h.webhooks),
+        *scoped("GET", "/broadcasts", h.broadcasts),
+        *scenario_routes(),
+        *reliability_routes(state_file),
+        *project_routes(projects),
     ]

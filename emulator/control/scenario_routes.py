@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from emulator.api.middleware import CONTROL_PREFIX
+from emulator.api.middleware import WORLD, scoped
 from emulator.api.responses import json_response
 from emulator.errors import BadRequest, PayloadTooLarge
-from emulator.runtime import Emulator
 
 __all__ = ["scenario_routes"]
 
 _SOURCE = "request body"
 
 
-def scenario_routes(emulator: Emulator) -> list[web.RouteDef]:
+def scenario_routes() -> list[web.RouteDef]:
     async def put_scenario(request: web.Request) -> web.Response:
         """Body: a scenario in YAML or JSON. Rules, prompts, timings and faults take effect for
         calls dialled from now on; settings that cannot change at run time are listed in
@@ -34,11 +33,11 @@ def scenario_routes(emulator: Emulator) -> list[web.RouteDef]:
             raise BadRequest("scenario body is not valid UTF-8") from None
         try:
             scenario = parse_scenario(read_tree(text, _SOURCE), _SOURCE)
-            loaded = apply_world(emulator, scenario)
+            loaded = apply_world(request[WORLD], scenario)
         except ScenarioError as exc:
             raise BadRequest(str(exc)) from None
         except ValueError as exc:  # a group that cannot be resolved (e.g. a missing CSV)
             raise BadRequest(f"{_SOURCE}: {exc}") from None
         return json_response({"status": "ok", **loaded})
 
-    return [web.put(CONTROL_PREFIX + "/scenario", put_scenario)]
+    return scoped("PUT", "/scenario", put_scenario)

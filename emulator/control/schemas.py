@@ -11,6 +11,8 @@ from typing import Any
 
 __all__ = ["SCHEMAS", "ref"]
 
+from emulator.control.project_schemas import PROJECT_SCHEMAS
+
 Schema = dict[str, Any]
 
 
@@ -253,6 +255,7 @@ _CONTROL: dict[str, Schema] = {
                 }
             ),
             "in_flight": _INT,
+            "projects": {"type": "integer", "description": "projects the server holds"},
         },
         ("status",),
     ),
@@ -336,6 +339,7 @@ _CONTROL: dict[str, Schema] = {
             "family": _S,
             "state": _S,
             "progress": ref("Progress"),
+            "completion_sent": _BOOL,
             "created_at": _TIME,
             "ended_at": _NULL_TIME,
         },
@@ -421,6 +425,7 @@ _RELIABILITY: dict[str, Schema] = {
             "status": {"const": "ok"},
             "path": _S,
             "bytes": _INT,
+            "projects": _INT,
             "broadcasts": _INT,
             "legs": _INT,
             "deliveries": _INT,
@@ -467,4 +472,6 @@ _WEBHOOKS: dict[str, Schema] = {
     ),
 }
 
-SCHEMAS: dict[str, Schema] = {**_API, **_CONTROL, **_RELIABILITY, **_WEBHOOKS}
+SCHEMAS: dict[str, Schema] = {
+    **_API, **_CONTROL, **_RELIABILITY, **_WEBHOOKS, **PROJECT_SCHEMAS
+}  # fmt: skip

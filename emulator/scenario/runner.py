@@ -16,7 +16,6 @@ from typing import Any, TextIO
 from aiohttp import web
 
 from emulator.config import Settings, load_settings
-from emulator.runtime import Emulator
 from emulator.scenario.client import ClientError, ScriptClient, create_body
 from emulator.scenario.expect import Check, RunFacts, check_expectations
 from emulator.scenario.model import BroadcastSpec, Scenario
@@ -25,6 +24,7 @@ from emulator.scenario.record import EventRecorder
 from emulator.scenario.world import ScenarioBehaviour, load_faults
 from emulator.sim.clock import ClockMode
 from emulator.testing.server import EmulatorServer
+from emulator.world import World
 
 __all__ = ["ReplayOptions", "ReplayResult", "replay", "replay_settings"]
 
@@ -138,7 +138,7 @@ async def _run(
 async def _create_all(
     scenario: Scenario,
     client: ScriptClient,
-    em: Emulator,
+    em: World,
     base_url: str,
     groups: dict[str, tuple[str, ...]],
 ) -> None:
@@ -164,7 +164,7 @@ async def _create_all(
 
 def _create_later(
     client: ScriptClient,
-    em: Emulator,
+    em: World,
     spec: BroadcastSpec,
     body: dict[str, Any],
     order: int,
@@ -179,7 +179,7 @@ def _create_later(
     client.at(at_ms, create)
 
 
-def _done(em: Emulator, client: ScriptClient, expected: int) -> bool:
+def _done(em: World, client: ScriptClient, expected: int) -> bool:
     if len(client.broadcast_ids) < expected or client.busy:
         return False
     broadcasts = [em.store.broadcasts.get(bid) for bid in client.broadcast_ids.values()]
@@ -188,13 +188,13 @@ def _done(em: Emulator, client: ScriptClient, expected: int) -> bool:
     return em.dispatcher.pending == 0 and em.activity.held == 0
 
 
-def _idle(em: Emulator, client: ScriptClient) -> bool:
+def _idle(em: World, client: ScriptClient) -> bool:
     quiet = em.activity.held == 0 and em.dispatcher.pending == 0 and not client.busy
     return quiet and em.clock.next_due() is None
 
 
 async def _wait(
-    em: Emulator, client: ScriptClient, expected: int, options: ReplayOptions, wall0: float
+    em: World, client: ScriptClient, expected: int, options: ReplayOptions, wall0: float
 ) -> tuple[bool, str]:
     """Until every broadcast has completed, nothing more can happen, or the wall limit passes."""
     progress = _Progress(em, options.progress) if options.progress is not None else None
@@ -223,7 +223,7 @@ async def _wait(
 class _Progress:
     """A one-line progress bar: numbers finished of all numbers, and virtual time."""
 
-    def __init__(self, em: Emulator, out: TextIO, width: int = 30) -> None:
+    def __init__(self, em: World, out: TextIO, width: int = 30) -> None:
         self.em, self.out, self.width = em, out, width
         self.last = 0.0
 
@@ -245,7 +245,7 @@ class _Progress:
         self.out.flush()
 
 
-def _replay_delivery_log(em: Emulator, recorder: EventRecorder) -> None:
+def _replay_delivery_log(em: World, recorder: EventRecorder) -> None:
     """With an external app, the events are what the emulator delivered (its delivery log)."""
     for delivery in em.dispatcher.log:
         if delivery.state == "delivered":
@@ -259,7 +259,7 @@ def _path_of(url: str) -> str:
 
 def _facts(
     scenario: Scenario,
-    em: Emulator,
+    em: World,
     client: ScriptClient,
     recorder: EventRecorder,
     finished: bool,
@@ -297,7 +297,7 @@ def _facts(
     )  # fmt: skip
 
 
-def _summary(scenario: Scenario, em: Emulator, facts: RunFacts, wall_s: float) -> dict[str, Any]:
+def _summary(scenario: Scenario, em: World, facts: RunFacts, wall_s: float) -> dict[str, Any]:
     return {
         "scenario": scenario.name,
         "seed": em.settings.seed,

@@ -7,17 +7,22 @@ attempt), and for one bridge from (seed, bridge id), so they never depend on pro
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from emulator.domain.behaviour import AttemptPlan, BridgePlan, MagicNumbers, Outcome
+from emulator.config import Settings
+from emulator.domain.behaviour import (
+    AttemptPlan,
+    Behaviour,
+    BridgePlan,
+    MagicNumbers,
+    Outcome,
+    Timings,
+)
 from emulator.faults import ApiFault, FaultBook, WebhookFault
 from emulator.scenario.model import FaultSpec, NumberSource, Rule, Scenario, World, pick
 from emulator.scenario.numbers import resolve_numbers
 
-if TYPE_CHECKING:
-    from emulator.runtime import Emulator
-
-__all__ = ["ScenarioBehaviour", "apply_world", "load_faults", "resolve_groups"]
+__all__ = ["ScenarioBehaviour", "WorldTarget", "apply_world", "load_faults", "resolve_groups"]
 
 _BRIDGE_REASONS = {"busy": "busy", "no_answer": "no-answer", "invalid": "invalid"}
 # Settings that a running emulator keeps: a scenario loaded at run time reports them.
@@ -28,6 +33,19 @@ _FIXED_SETTINGS = (
     "completion_state", "tls_cert", "tls_key", "control_token", "max_body_bytes", "max_numbers",
     "journal_size", "delivery_log_size", "state_file", "shutdown_grace_s", "log_level",
 )  # fmt: skip
+
+
+class WorldTarget(Protocol):
+    """What a scenario's world is loaded into (a project's world): data in, nothing reached back."""
+
+    settings: Settings
+    behaviour: Behaviour
+    faults: FaultBook
+
+    @property
+    def now_ms(self) -> int: ...
+
+    def use_behaviour(self, behaviour: Behaviour, timings: Timings | None = None) -> None: ...
 
 
 def resolve_groups(groups: Mapping[str, NumberSource], seed: int) -> dict[str, frozenset[str]]:
@@ -134,14 +152,14 @@ def _forget_faults(book: FaultBook, faults: list[Any]) -> None:
     book.api[:] = [f for f in book.api if f.id not in gone]
 
 
-def apply_world(emulator: Emulator, scenario: Scenario) -> dict[str, Any]:
+def apply_world(emulator: WorldTarget, scenario: Scenario) -> dict[str, Any]:
     """Load the world part of `scenario` into a running emulator (rules, prompts, timings,
     faults). Returns what was loaded and the settings it could not change at run time."""
     old = emulator.behaviour
     if isinstance(old, ScenarioBehaviour):
         _forget_faults(emulator.faults, old.faults)
     behaviour = ScenarioBehaviour(scenario.world, emulator.settings.seed)
-    behaviour.faults = load_faults(emulator.faults, scenario.world.faults, emulator.clock.now_ms)
+    behaviour.faults = load_faults(emulator.faults, scenario.world.faults, emulator.now_ms)
     emulator.use_behaviour(behaviour, scenario.world.timings)
     current = emulator.settings
     ignored = sorted(

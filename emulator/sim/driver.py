@@ -20,7 +20,11 @@ class IdleLimitError(RuntimeError):
 
 
 class ClockDriver:
-    """Moves time: jumps when idle (`auto`), follows the wall (`realtime`), or on request."""
+    """Moves time: jumps when idle (`auto`), follows the wall (`realtime`), or on request.
+
+    Its task runs only while timers are due: it ends when none is left and starts again when one
+    is scheduled (or `poke()` is called), so an idle world wakes no task.
+    """
 
     def __init__(self, clock: VirtualClock, activity: Activity, settle_ms: float = 20.0) -> None:
         self.clock = clock
@@ -29,19 +33,31 @@ class ClockDriver:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        clock.on_schedule = self._wake.set
+        self._started = False
+        clock.on_schedule = self.poke
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
-        if self._task is None and self.clock.mode is not ClockMode.MANUAL:
+        """Move time from now on (in `auto` and `realtime`); call from the event loop."""
+        self._started = True
+        self._ensure()
+
+    def _ensure(self) -> None:
+        if self._started and self._task is None and self.clock.mode is not ClockMode.MANUAL:
             self._task = asyncio.create_task(self._run(), name="clock-driver")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        self._started = False
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
             with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+
+    @property
+    def active(self) -> bool:
+        """True while the driver's task exists (it ends when nothing is due)."""
+        return self._task is not None
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ClockDriver]:
@@ -54,6 +70,7 @@ class ClockDriver:
     def poke(self) -> None:
         """Wake the driver (activity changed, a timer was added, the mode changed)."""
         self._wake.set()
+        self._ensure()
 
     # -- waiting for quiet -----------------------------------------------------------------
     async def settle(self) -> None:
@@ -71,31 +88,30 @@ class ClockDriver:
 
     # -- the loops -------------------------------------------------------------------------
     async def _run(self) -> None:
-        if self.clock.mode is ClockMode.REALTIME:
-            await self._run_realtime()
-        else:
-            await self._run_auto()
+        try:
+            if self.clock.mode is ClockMode.REALTIME:
+                await self._run_realtime()
+            else:
+                await self._run_auto()
+        finally:
+            if self._task is asyncio.current_task():
+                self._task = None
 
     async def _run_auto(self) -> None:
         while True:
             await self.settle()
             async with self._lock:
                 due = self.clock.next_due()
-                if due is not None and self.activity.held == 0:
+                if due is None:
+                    return  # nothing to do: the next timer scheduled starts a new task
+                if self.activity.held == 0:
                     self.clock.jump_to(due)
-                    continue
-            if due is None:
-                self._wake.clear()
-                if self.clock.next_due() is None:
-                    await self._wake.wait()
 
     async def _run_realtime(self) -> None:
         while True:
             due = self.clock.next_due()
             if due is None:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
+                return  # nothing to do: the next timer scheduled starts a new task
             delay = (due - self.clock.now_ms) / 1000.0 / self.clock.speed
             if delay > 0:
                 self._wake.clear()

@@ -1,15 +1,19 @@
-"""The Emulator: one object that wires clock, domain, webhooks and journal for one server."""
+"""A World: everything one project (one APP_ID) sees: its clock, broadcasts, webhooks and logs.
+
+The server holds many worlds (`emulator.projects.Projects`); nothing one world does is visible to
+another or moves, holds or slows another's clock. A world is built from settings and plain data
+(a callee behaviour, faults); it never reads files and never imports the scenario or state-file
+layers: the app hands it what they produce. An idle world runs no task.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from emulator import state
 from emulator.api.dialects import CreateLimits, normalise_number
 from emulator.config import Settings
 from emulator.domain.behaviour import Behaviour, MagicNumbers, Timings
@@ -26,10 +30,7 @@ from emulator.webhooks.delivery import DeliveryPolicy
 from emulator.webhooks.dispatcher import Dispatcher
 from emulator.webhooks.events import EventEmitter
 
-if TYPE_CHECKING:
-    from emulator.scenario.model import Scenario
-
-__all__ = ["Emulator", "JournalEntry"]
+__all__ = ["Emulator", "JournalEntry", "World"]
 
 log = logging.getLogger("emulator")
 
@@ -58,16 +59,10 @@ class JournalEntry:
         }
 
 
-class Emulator:
-    """Everything one running emulator owns. Created by `create_app`; no aiohttp server here."""
+class World:
+    """One project's world. `settings` are the project's own (its credentials, clock, seed...)."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        behaviour: Behaviour | None = None,
-        scenario: Scenario | None = None,
-    ) -> None:
-        """`scenario`, when given, is `settings.scenario` already loaded (not read again)."""
+    def __init__(self, settings: Settings, behaviour: Behaviour | None = None) -> None:
         self.settings = settings
         self.clock = VirtualClock(settings.start_ms, settings.clock, settings.speed)
         self.activity = Activity()
@@ -101,19 +96,19 @@ class Emulator:
         self.journal_dropped = 0
         self._journal_seq = 0
         self.restored: dict[str, int] = {}
-        self.snapshots = 0
-        if scenario is not None:
-            from emulator.scenario import apply_world
 
-            apply_world(self, scenario)
-        elif settings.scenario and behaviour is None:
-            self.load_scenario_file(settings.scenario)
+    @property
+    def app_id(self) -> str:
+        return self.settings.app_id
 
-    def load_scenario_file(self, path: str) -> dict[str, Any]:
-        """Load the world of a scenario file (rules, prompts, timings, faults)."""
-        from emulator.scenario import apply_world, load_scenario  # the scenario layer sits above
+    @property
+    def app_key(self) -> str:
+        return self.settings.app_key
 
-        return apply_world(self, load_scenario(path))
+    @property
+    def now_ms(self) -> int:
+        """The world's virtual now (what scenario faults' windows count from)."""
+        return self.clock.now_ms
 
     def use_behaviour(self, behaviour: Behaviour, timings: Timings | None = None) -> None:
         """Swap the callee behaviour (and timings) at run time; legs already dialled keep theirs."""
@@ -129,46 +124,14 @@ class Emulator:
             self.faults.add(webhook_fault)
 
     async def start(self) -> None:
-        if self.settings.state_file:
-            self._restore_state(self.settings.state_file)
+        """Start delivering (the clock driver starts by itself when there is something to do)."""
         await self.dispatcher.start()
         self.driver.start()
 
-    def _restore_state(self, path: str) -> None:
-        data = state.read_state(path)
-        if data is None:
-            return
-        try:
-            self.restored = state.restore(self, data)
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise state.StateError(f"{path}: damaged state file ({exc!r})") from None
-        log.info("restored %s from %s", self.restored, path)
-
-    async def save_state(self) -> dict[str, Any]:
-        """Write the state file now (atomically); returns what was written."""
-        path = self.settings.state_file
-        if not path:
-            raise ValueError("no --state-file configured")
-        data = state.snapshot(self)
-        written = await asyncio.to_thread(state.write_state, path, data)
-        self.snapshots += 1
-        return {
-            "path": path,
-            "bytes": written,
-            "broadcasts": len(data["broadcasts"]),
-            "legs": sum(len(b["legs"]) for b in data["broadcasts"]),
-            "deliveries": len(data["deliveries"]),
-        }
-
-    async def close(self) -> None:
-        """Stop moving time, let queued deliveries finish (bounded), then save the state file."""
+    async def close(self, drain_s: float = 0.0) -> None:
+        """Stop moving time and let queued deliveries finish for at most `drain_s` real seconds."""
         await self.driver.stop()
-        await self.dispatcher.close(self.settings.shutdown_grace_s)
-        if self.settings.state_file:
-            try:
-                await self.save_state()
-            except OSError as exc:
-                log.error("could not write the state file %s: %s", self.settings.state_file, exc)
+        await self.dispatcher.close(drain_s)
 
     def record(self, method: str, path: str, status: int, dialect: str | None, body: Any) -> None:
         """Journal one API request (on the hot path: nothing is formatted here)."""
@@ -180,7 +143,8 @@ class Emulator:
         )
 
     def reset(self) -> None:
-        """Forget every broadcast, call, journal entry and delivery; back to the start instant."""
+        """Forget every broadcast, call, journal entry and delivery; back to the start instant.
+        Faults and the loaded scenario world stay."""
         self.clock.reset()
         self.dispatcher.reset()
         self.activity.reset()
@@ -189,6 +153,28 @@ class Emulator:
         self.journal_dropped = 0
         self._journal_seq = 0
         self.driver.poke()
+
+    def clock_json(self) -> dict[str, Any]:
+        """`GET /_emulator/clock`: mode, virtual now, timers pending, and more."""
+        clock = self.clock
+        return {
+            "mode": clock.mode.value,
+            "now": clock.now_iso(),
+            "now_ms": clock.now_ms,
+            "start": clock.iso(clock.start_ms),
+            "pending": clock.pending,
+            "speed": clock.speed,
+            "in_flight": self.activity.held,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """One row of `GET /_emulator/projects`."""
+        clock = self.clock
+        return {
+            "app_id": self.app_id,
+            "broadcasts": len(self.store.broadcasts),
+            "clock": {"mode": clock.mode.value, "now": clock.now_iso(), "pending": clock.pending},
+        }
 
     def health(self) -> dict[str, Any]:
         d = self.dispatcher
@@ -211,14 +197,12 @@ class Emulator:
                 "fired": self.faults.fired_total,
                 "fired_dropped": self.faults.fired_dropped,
             },
-            "state_file": {
-                "path": self.settings.state_file,
-                "restored": self.restored,
-                "snapshots": self.snapshots,
-            },
             "in_flight": self.activity.held,
             "timer_errors": self.clock.errors,
         }
+
+
+Emulator = World  # the name of one world before projects existed (kept for existing code)
 
 
 def _delivery_policy(settings: Settings) -> DeliveryPolicy:
