@@ -6,6 +6,7 @@ once in `OPTIONS`, from which the CLI builds its parser.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import re
@@ -21,11 +22,14 @@ __all__ = [
     "DEMO_APP_ID",
     "DEMO_APP_KEY",
     "OPTIONS",
+    "TESTING_ENV",
     "Option",
+    "OptionError",
     "Settings",
     "field_name",
     "load_settings",
     "option",
+    "testing_environ",
 ]
 
 DEMO_APP_ID = "emulator-app-id"
@@ -98,10 +102,14 @@ def _optional(text: str) -> str | None:
     return text or None
 
 
+class OptionError(argparse.ArgumentTypeError, ValueError):
+    """A bad option value; argparse shows its message as it is."""
+
+
 def _token(text: str) -> str:
     """A control token: never empty (an empty one would silently turn control auth off)."""
     if not text:
-        raise ValueError("must not be empty (leave the option out to run without a token)")
+        raise OptionError("must not be empty (leave the option out to run without a token)")
     return text
 
 
@@ -114,13 +122,13 @@ def _project_pairs(text: str) -> tuple[tuple[str, str], ...]:
     for part in text.split(","):
         app_id, sep, app_key = part.strip().partition(":")
         if not sep or not app_id or not app_key:
-            raise ValueError(f"{part.strip()!r} is not ID:KEY")
+            raise OptionError(f"{part.strip()!r} is not ID:KEY")
         if not _APP_ID.fullmatch(app_id) or app_id in (".", ".."):
-            raise ValueError(
+            raise OptionError(
                 f"APP_ID {app_id!r} cannot name a project: use 1-128 letters, digits or . _ ~ @ + -"
             )
         if any(app_id == seen for seen, _ in pairs):
-            raise ValueError(f"APP_ID {app_id!r} is given twice")
+            raise OptionError(f"APP_ID {app_id!r} is given twice")
         pairs.append((app_id, app_key))
     return tuple(pairs)
 
@@ -262,6 +270,20 @@ def from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{option.env}={raw!r}: {exc}") from None
     return values
+
+
+TESTING_ENV = {
+    "url": "BROADCAST_EMULATOR_URL",
+    "token": "BROADCAST_EMULATOR_TOKEN",
+    "sink_host": "BROADCAST_EMULATOR_SINK_HOST",
+    "sink_public_host": "BROADCAST_EMULATOR_SINK_PUBLIC_HOST",
+}
+
+
+def testing_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The pytest plugin's settings from `BROADCAST_EMULATOR_*` variables (those that are set)."""
+    env = os.environ if environ is None else environ
+    return {key: env[name] for key, name in TESTING_ENV.items() if env.get(name)}
 
 
 def load_settings(

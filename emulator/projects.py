@@ -125,9 +125,10 @@ class Projects:
         self._opening: dict[str, asyncio.Future[World | None]] = {}
         self.restored: dict[str, int] = {}
         self.snapshots = 0
+        self.created = 0  # projects made at run time (POST, first use, state file), deleted or not
         self.default = self._add(World(settings))
         for app_id, app_key in settings.projects:
-            self._add(World(settings.replace(app_id=app_id, app_key=app_key)))
+            self._add(World(settings.replace(app_id=app_id, app_key=app_key), namespace=app_id))
 
     # -- lookup -------------------------------------------------------------------------
     def __iter__(self) -> Iterator[World]:
@@ -231,12 +232,14 @@ class Projects:
         if len(self) >= self.limit:
             raise Conflict(f"project limit reached ({self.limit}; see --max-projects)")
         try:
-            world = World(self.base.replace(app_id=app_id, app_key=app_key, **changes))
+            settings = self.base.replace(app_id=app_id, app_key=app_key, **changes)
+            world = World(settings, namespace=app_id)
             (prepare or self.prepare or _nothing)(world)
         except ValueError as exc:  # nothing is registered: no half-made project
             raise BadRequest(f"project {app_id!r}: {exc}") from None
         self._worlds[app_id] = world
         self._by_header[basic_header(app_id, app_key)] = world
+        self.created += 1
         if self._started:
             await world.start()
         return world
@@ -256,6 +259,7 @@ class Projects:
         """`GET /_emulator/health`: the default project's health, and the server's."""
         answer = self.default.health()
         answer["projects"] = len(self)
+        answer["projects_created"] = self.created
         answer["state_file"] = {
             "path": self.base.state_file,
             "restored": self.restored,

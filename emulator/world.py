@@ -62,13 +62,16 @@ class JournalEntry:
 class World:
     """One project's world. `settings` are the project's own (its credentials, clock, seed...)."""
 
-    def __init__(self, settings: Settings, behaviour: Behaviour | None = None) -> None:
+    def __init__(
+        self, settings: Settings, behaviour: Behaviour | None = None, namespace: str = ""
+    ) -> None:
+        """`namespace` (the APP_ID of every project but the default one) goes into every id."""
         self.settings = settings
         self.clock = VirtualClock(settings.start_ms, settings.clock, settings.speed)
         self.activity = Activity()
         self.driver = ClockDriver(self.clock, self.activity, settings.settle_ms)
         self.store = Store()
-        self.ids = IdFactory(settings.seed)
+        self.ids = IdFactory(settings.seed, namespace)
         self.behaviour: Behaviour = behaviour or MagicNumbers(settings.timings)
         self.faults = FaultBook(settings.seed)
         self._load_flag_faults()

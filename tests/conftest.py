@@ -15,7 +15,8 @@ import pytest
 from aiohttp import web
 
 from emulator import EmulatorRunner, Settings, create_app
-from emulator.app import EMULATOR
+from emulator.app import EMULATOR, PROJECTS
+from emulator.projects import Projects
 from emulator.world import World
 
 pytest_plugins = ["pytester"]  # the plugin and docs tests run small projects through pytester
@@ -159,10 +160,11 @@ class Api:
 
 
 class Running:
-    def __init__(self, emulator: World, api: Api, url: str) -> None:
-        self.emulator = emulator
+    def __init__(self, emulator: World, api: Api, url: str, projects: Projects) -> None:
+        self.emulator = emulator  # the default project's world
         self.api = api
         self.url = url
+        self.projects = projects  # every project's world
 
 
 MakeReceiver = Callable[[], Awaitable[Receiver]]
@@ -218,7 +220,7 @@ async def start_emulator() -> AsyncIterator[StartEmulator]:
         url = f"http://127.0.0.1:{port}"
         session = aiohttp.ClientSession()
         sessions.append(session)
-        return Running(app[EMULATOR], Api(session, url, settings), url)
+        return Running(app[EMULATOR], Api(session, url, settings), url, app[PROJECTS])
 
     yield start
     for session in sessions:

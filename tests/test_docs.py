@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,5 +29,22 @@ def test_pytest_md_examples_pass(pytester: pytest.Pytester) -> None:
     assert tests >= 7
     result = pytester.runpytest(
         "-p", "no:cacheprovider", "-p", "no:faker", "-p", "no:hypothesispytest", "--strict-markers"
+    )
+    result.assert_outcomes(passed=tests)
+
+
+async def test_pytest_md_examples_pass_against_a_running_emulator(
+    pytester: pytest.Pytester, serve: Any
+) -> None:
+    """The same examples, unchanged, with `--broadcast-emulator-url` and two xdist workers."""
+    served = await serve("--settle-ms", "5")
+    files = doc_files(DOC.read_text())
+    for name, body in files.items():
+        (pytester.path / name).write_text(body)
+    tests = sum(len(re.findall(r"^(?:async )?def test_", b, re.M)) for b in files.values())
+    result = await asyncio.to_thread(
+        pytester.runpytest_subprocess,
+        *("-p", "no:cacheprovider", "-p", "no:faker", "-p", "no:hypothesispytest"),
+        *("-n", "2", f"--broadcast-emulator-url={served.url}"),
     )
     result.assert_outcomes(passed=tests)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 
 PROJECT = Path(__file__).parent / "plugin_project"
@@ -172,7 +175,8 @@ def test_public_surface_of_the_kit() -> None:
     ]  # fmt: skip
     fixtures = {"broadcast_emulator", "broadcast_emulator_factory", "broadcast_emulator_settings"}
     fixtures.add("broadcast_emulator_sync")
-    assert fixtures | {"webhook_sink", "pytest_configure"} == set(emulator.testing.plugin.__all__)
+    hooks = {"webhook_sink", "pytest_configure", "pytest_addoption"}
+    assert fixtures | hooks == set(emulator.testing.plugin.__all__)
 
 
 def test_a_misspelt_setting_is_named(pytester: pytest.Pytester) -> None:
@@ -209,3 +213,43 @@ def test_sync_fixture_reports_a_blocking_call_from_a_handler(pytester: pytest.Py
     result = pytester.runpytest(*QUIET)
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*blocking emulator call from the emulator's own thread*"])
+
+
+async def test_parallel_workers_share_one_running_emulator(
+    pytester: pytest.Pytester, serve: Any
+) -> None:
+    """pytest-xdist, four workers, one `serve` process: each test in a fresh project of its own,
+    created and deleted through the control plane; the default project is never touched."""
+    served = await serve("--settle-ms", "5")
+    _copy_project(pytester)
+    result = await asyncio.to_thread(
+        pytester.runpytest_subprocess, *QUIET, "-n", "4", f"--broadcast-emulator-url={served.url}"
+    )
+    result.assert_outcomes(passed=7)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(served.url + "/_emulator/projects") as resp:
+            listing = await resp.json()
+        async with session.get(served.url + "/_emulator/requests") as resp:
+            journal = await resp.json()
+        async with session.get(served.url + "/_emulator/health") as resp:
+            health = await resp.json()
+    assert [p["app_id"] for p in listing["projects"]] == ["emulator-app-id"]
+    assert journal["requests"] == []
+    assert health["projects_created"] == 7  # one per test, all of them on this emulator
+    result.stdout.fnmatch_lines(["*4 workers*"])
+
+
+def test_settings_a_project_cannot_have_are_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makeini(AUTO_INI)
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.broadcast_emulator(max_numbers=5)
+        async def test_too_few(broadcast_emulator):
+            pass
+        """
+    )
+    result = pytester.runpytest(*QUIET, "--broadcast-emulator-url=http://127.0.0.1:9")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*max_numbers cannot be set per project on a running emulator*"])

@@ -256,6 +256,10 @@ _CONTROL: dict[str, Schema] = {
             ),
             "in_flight": _INT,
             "projects": {"type": "integer", "description": "projects the server holds"},
+            "projects_created": {
+                "type": "integer",
+                "description": "projects made since start (POST, first use, state file)",
+            },
         },
         ("status",),
     ),

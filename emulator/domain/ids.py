@@ -8,10 +8,13 @@ __all__ = ["IdFactory"]
 
 
 class IdFactory:
-    """Makes UUID-shaped ids from (seed, kind, parts), so ids never depend on event order."""
+    """Makes UUID-shaped ids from (seed, namespace, kind, parts), so ids never depend on event
+    order. The namespace is empty for the default project and the APP_ID for every other one, so
+    two projects with the same seed never share an id."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, namespace: str = "") -> None:
         self.seed = seed
+        self._prefix = f"{seed}|{namespace}|" if namespace else f"{seed}|"
         self._broadcasts = 0
 
     def broadcast(self) -> str:
@@ -19,7 +22,7 @@ class IdFactory:
         return self.make("broadcast", self._broadcasts)
 
     def make(self, kind: str, *parts: object) -> str:
-        key = f"{self.seed}|{kind}|" + "|".join(str(p) for p in parts)
+        key = f"{self._prefix}{kind}|" + "|".join(str(p) for p in parts)
         h = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
         return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
 

@@ -92,8 +92,12 @@ class WebhookSink:
     ```
     """
 
-    def __init__(self, password: str | None = None, timeout: float = 10.0) -> None:
-        self.password = password  # APP_ID, to decrypt encrypted webhooks
+    def __init__(
+        self, password: str | Callable[[], str | None] | None = None, timeout: float = 10.0
+    ) -> None:
+        # the APP_ID that decrypts encrypted webhooks; a callable when it is known only later
+        # (the pytest plugin's project on a running emulator is made after the sink)
+        self.password = password
         self.timeout = timeout  # default real seconds `wait_for` waits
         self.url = ""
         self._state = _State()
@@ -101,7 +105,11 @@ class WebhookSink:
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> WebhookSink:
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, public_host: str | None = None
+    ) -> WebhookSink:
+        """Listen on `host:port`; `url` names `public_host` (how the emulator reaches the sink,
+        e.g. `host.docker.internal` from a container) or else `host`."""
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
@@ -109,7 +117,8 @@ class WebhookSink:
         site = web.TCPSite(self._runner, host, port)
         await site.start()
         bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://{host}:{bound}"
+        shown = public_host or ("127.0.0.1" if host in ("0.0.0.0", "") else host)
+        self.url = f"http://{shown}:{bound}"
         return self
 
     async def close(self) -> None:
@@ -221,7 +230,8 @@ class WebhookSink:
     async def _handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
         try:
-            event, encrypted = decode_webhook(raw, request.headers, self.password)
+            password = self.password() if callable(self.password) else self.password
+            event, encrypted = decode_webhook(raw, request.headers, password)
         except (ValueError, KeyError, TypeError) as exc:
             self._state.errors.append(SinkError(f"unreadable webhook on {request.path}: {exc}"))
             return await self._answer(request, {}, False, 400)

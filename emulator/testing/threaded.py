@@ -13,6 +13,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from emulator.config import Settings
+from emulator.testing.client import EmulatorClient
 from emulator.testing.server import EmulatorServer
 from emulator.testing.sink import WebhookSink
 
@@ -26,27 +27,45 @@ class ThreadedEmulator:
     """`with ThreadedEmulator(Settings()) as em:` an emulator and a sink on 127.0.0.1, blocking API.
 
     `server` and `sink` are the async objects living in the thread; the methods below are their
-    blocking twins.
+    blocking twins. With `url`, `server` is a fresh project (`project`: its settings for
+    `POST /_emulator/projects`) on the emulator running there, deleted by `stop()`.
     """
 
-    def __init__(self, settings: Settings, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        timeout: float = 30.0,
+        *,
+        url: str | None = None,
+        token: str | None = None,
+        project: dict[str, Any] | None = None,
+        sink_host: tuple[str, str | None] = ("127.0.0.1", None),
+    ) -> None:
         self.timeout = timeout  # real seconds any one blocking call may take
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self.server = EmulatorServer(settings)
-        self.sink = WebhookSink(password=self.server.settings.app_id)
+        self._external = (url, token, project or {}) if url is not None else None
+        self.server: EmulatorClient = EmulatorServer(settings)
+        self.sink = WebhookSink(password=lambda: self.server.app_id)
+        self._sink_host = sink_host
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> ThreadedEmulator:
         self._thread.start()
-        self.run(self.server.start())
-        self.run(self.sink.start())
+        if self._external is None:
+            self.run(self.server.start())
+        else:
+            url, token, project = self._external
+            self.server = self.run(EmulatorClient.new_project(url, token, **project))
+        self.run(self.sink.start(self._sink_host[0], 0, self._sink_host[1]))
         return self
 
     def stop(self) -> None:
         """Stop both servers and the thread; raise the first error a sink handler raised."""
         if self._thread.is_alive():
             self.run(self.sink.close())
+            if self._external is not None:
+                self.run(self.server.delete_project())
             self.run(self.server.close())
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(self.timeout)
