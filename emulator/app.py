@@ -66,10 +66,16 @@ def create_app(
 
 
 def _scenario_world(scenario: Scenario) -> Callable[[World], None]:
-    from emulator.scenario.world import apply_world
+    """Loads serve's scenario world into a new world; its groups are resolved once per seed."""
+    from emulator.scenario.world import apply_world, resolve_groups
+
+    resolved: dict[int, dict[str, frozenset[str]]] = {}
 
     def prepare(world: World) -> None:
-        apply_world(world, scenario)
+        seed = world.settings.seed
+        if seed not in resolved:
+            resolved[seed] = resolve_groups(scenario.world.groups, seed)
+        apply_world(world, scenario, resolved[seed])
 
     return prepare
 

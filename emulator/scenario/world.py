@@ -152,13 +152,18 @@ def _forget_faults(book: FaultBook, faults: list[Any]) -> None:
     book.api[:] = [f for f in book.api if f.id not in gone]
 
 
-def apply_world(emulator: WorldTarget, scenario: Scenario) -> dict[str, Any]:
+def apply_world(
+    emulator: WorldTarget,
+    scenario: Scenario,
+    groups: Mapping[str, frozenset[str]] | None = None,
+) -> dict[str, Any]:
     """Load the world part of `scenario` into a running emulator (rules, prompts, timings,
-    faults). Returns what was loaded and the settings it could not change at run time."""
+    faults). `groups`: the scenario's groups already resolved for this seed (many projects share
+    them). Returns what was loaded and the settings it could not change at run time."""
     old = emulator.behaviour
     if isinstance(old, ScenarioBehaviour):
         _forget_faults(emulator.faults, old.faults)
-    behaviour = ScenarioBehaviour(scenario.world, emulator.settings.seed)
+    behaviour = ScenarioBehaviour(scenario.world, emulator.settings.seed, groups)
     behaviour.faults = load_faults(emulator.faults, scenario.world.faults, emulator.now_ms)
     emulator.use_behaviour(behaviour, scenario.world.timings)
     current = emulator.settings
