@@ -134,13 +134,18 @@ def _forget_faults(book: FaultBook, faults: list[Any]) -> None:
     book.api[:] = [f for f in book.api if f.id not in gone]
 
 
-def apply_world(emulator: Emulator, scenario: Scenario) -> dict[str, Any]:
+def apply_world(
+    emulator: Emulator,
+    scenario: Scenario,
+    groups: Mapping[str, frozenset[str]] | None = None,
+) -> dict[str, Any]:
     """Load the world part of `scenario` into a running emulator (rules, prompts, timings,
-    faults). Returns what was loaded and the settings it could not change at run time."""
+    faults). Returns what was loaded and the settings it could not change at run time.
+    `groups`: the scenario's groups already resolved (`resolve_groups`, e.g. in a thread)."""
     old = emulator.behaviour
     if isinstance(old, ScenarioBehaviour):
         _forget_faults(emulator.faults, old.faults)
-    behaviour = ScenarioBehaviour(scenario.world, emulator.settings.seed)
+    behaviour = ScenarioBehaviour(scenario.world, emulator.settings.seed, groups)
     behaviour.faults = load_faults(emulator.faults, scenario.world.faults, emulator.clock.now_ms)
     emulator.use_behaviour(behaviour, scenario.world.timings)
     current = emulator.settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from pathlib import Path
 from typing import Any
@@ -198,12 +199,16 @@ class EmulatorServer:
         return list((await self._control("GET", "/broadcasts"))["broadcasts"])
 
     async def load_scenario(self, path: str | Path) -> Json:
-        """PUT a scenario file (YAML or JSON) to `/_emulator/scenario`."""
-        file = Path(path)
-        kind = "application/json" if file.suffix == ".json" else "application/yaml"
-        return await self._control(
-            "PUT", "/scenario", data=file.read_bytes(), headers={"Content-Type": kind}
-        )
+        """Load the world of a scenario file (YAML or JSON) as `serve --scenario` does: the files
+        it names are read next to it. Answers what `PUT /_emulator/scenario` answers; a bad
+        file raises `ScenarioError` naming the file and the path inside it."""
+        from emulator.scenario import apply_world, load_scenario  # the scenario layer, on first use
+        from emulator.scenario.world import resolve_groups
+
+        scenario = await asyncio.to_thread(load_scenario, path)
+        seed = self.emulator.settings.seed
+        groups = await asyncio.to_thread(resolve_groups, scenario.world.groups, seed)
+        return {"status": "ok", **apply_world(self.emulator, scenario, groups)}
 
 
 def _params(filters: dict[str, Any]) -> dict[str, str]:
