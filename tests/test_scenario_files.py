@@ -167,6 +167,39 @@ async def test_health_answers_while_a_scenario_is_being_loaded(
         assert body["error_description"].endswith(CLOSED)
 
 
+async def test_serve_with_scenario_dir_end_to_end(serve: Any, tmp_path: Path) -> None:
+    """The real command: `--scenario-dir` allows files inside it; hostile ones are 400s while
+    health keeps answering."""
+    import aiohttp
+
+    (tmp_path / "ok.csv").write_text("+447700900123\n")
+    (tmp_path / "zero.csv").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "pipe.csv")
+    served = await serve("--scenario-dir", str(tmp_path))
+    closed = await serve(env={"EMULATOR_SCENARIO_DIR": ""})
+    async with aiohttp.ClientSession() as session:
+
+        async def put(url: str, path: str) -> tuple[int, Any]:
+            async with session.put(url + "/_emulator/scenario", data=_group(path)) as resp:
+                return resp.status, await resp.json()
+
+        async def health(url: str) -> int:
+            async with session.get(url + "/_emulator/health") as resp:
+                return resp.status
+
+        answers = await asyncio.wait_for(
+            asyncio.gather(
+                put(served.url, "zero.csv"), put(served.url, "pipe.csv"), health(served.url)
+            ),
+            20,
+        )
+        assert [a[0] if isinstance(a, tuple) else a for a in answers] == [400, 400, 200]
+        status, body = await put(served.url, "ok.csv")
+        assert status == 200 and body["groups"] == {"vip": 1}
+        status, body = await put(closed.url, "/etc/passwd")
+        assert status == 400 and body["error_description"].endswith(CLOSED)
+
+
 def test_scenario_dir_is_a_serve_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("EMULATOR_SCENARIO_DIR", raising=False)
     args = build_parser().parse_args(["serve", "--scenario-dir", str(tmp_path)])

@@ -1,12 +1,14 @@
 """Control route `PUT /_emulator/scenario`: load the world of a scenario into a running emulator.
 
-The body is parsed, its files read (only inside `--scenario-dir`) and its groups resolved in a
-worker thread, so a large or hostile scenario never holds the event loop.
+The body is parsed, its files read (only inside `--scenario-dir`) and its groups made in worker
+threads, so a large or hostile scenario never holds the event loop; only the swap of the world
+runs on it.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -15,12 +17,28 @@ from emulator.api.responses import json_response
 from emulator.errors import BadRequest, PayloadTooLarge
 from emulator.runtime import Emulator
 
-__all__ = ["scenario_routes"]
+if TYPE_CHECKING:
+    from emulator.scenario.model import Scenario
+
+__all__ = ["apply_scenario", "scenario_routes"]
 
 _SOURCE = "request body"
 
 
+async def apply_scenario(emulator: Emulator, scenario: Scenario) -> dict[str, Any]:
+    """Load the world of a parsed scenario (`load_control_scenario`) into `emulator`: its groups
+    are made in a worker thread, then the world is swapped on the loop. Returns what
+    `PUT /_emulator/scenario` answers; ValueError for a group that cannot be made."""
+    from emulator.scenario.world import apply_world, resolve_groups
+
+    seed = emulator.settings.seed
+    groups = await asyncio.to_thread(resolve_groups, scenario.world.groups, seed)
+    return {"status": "ok", **apply_world(emulator, scenario, groups)}
+
+
 def scenario_routes(emulator: Emulator) -> list[web.RouteDef]:
+    loading = asyncio.Lock()  # one scenario at a time: loads apply in order, one thread at most
+
     async def put_scenario(request: web.Request) -> web.Response:
         """Body: a scenario in YAML or JSON. Rules, prompts, timings and faults take effect for
         calls dialled from now on; settings that cannot change at run time are listed in
@@ -28,7 +46,6 @@ def scenario_routes(emulator: Emulator) -> list[web.RouteDef]:
         # the scenario layer is imported when first used, not at start-up
         from emulator.scenario.loader import load_control_scenario
         from emulator.scenario.schema import ScenarioError
-        from emulator.scenario.world import apply_world, resolve_groups
 
         try:
             raw = await request.read()
@@ -39,15 +56,12 @@ def scenario_routes(emulator: Emulator) -> list[web.RouteDef]:
         except UnicodeDecodeError:
             raise BadRequest("scenario body is not valid UTF-8") from None
         try:
-            scenario = await load_control_scenario(text, emulator.settings, _SOURCE)
-            groups = await asyncio.to_thread(
-                resolve_groups, scenario.world.groups, emulator.settings.seed
-            )
-            loaded = apply_world(emulator, scenario, groups)
+            async with loading:
+                scenario = await load_control_scenario(text, emulator.settings, _SOURCE)
+                return json_response(await apply_scenario(emulator, scenario))
         except ScenarioError as exc:
             raise BadRequest(str(exc)) from None
         except ValueError as exc:  # a group that cannot be resolved
             raise BadRequest(f"{_SOURCE}: {exc}") from None
-        return json_response({"status": "ok", **loaded})
 
     return [web.put(CONTROL_PREFIX + "/scenario", put_scenario)]
