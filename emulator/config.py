@@ -51,6 +51,7 @@ class Settings:
     start_ms: int = field(default_factory=lambda: parse_iso(DEFAULT_START))
     dial_rate: int = 0
     scenario: str | None = None
+    scenario_dir: str | None = None
     webhook_encryption: str = "none"
     webhook_format: str = "base64"
     webhook_verify_tls: bool = False
@@ -152,6 +153,16 @@ _above_0 = _bounded(float, "positive", 0, True)
 _int_non_neg = _bounded(int, "non-negative", 0, False)
 
 
+def _folder(text: str) -> str | None:
+    """An existing folder (empty: none)."""
+    if text and not os.path.isdir(text):
+        raise ValueError(f"{text!r} is not a folder")
+    return text or None
+
+
+_folder.__name__ = "folder"
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -195,6 +206,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("start", parse_iso, "virtual start instant, ISO-8601 (default 2026-01-01T09:00:00Z)"),
     Option("dial_rate", _int_non_neg, "new call attempts per virtual second; 0 = unlimited"),
     Option("scenario", _optional, "scenario file (YAML or JSON) that configures the world"),
+    Option(
+        "scenario_dir",
+        _folder,
+        "folder whose files scenarios sent to the control plane may read (default: none)",
+    ),
     Option("webhook_encryption", str, "none, or an AES cipher name such as aes256"),
     Option("webhook_format", str, "base64 | hex: encoding of encrypted webhook bodies"),
     Option("webhook_verify_tls", _bool, "verify webhook receivers' TLS certificates", True),

@@ -247,6 +247,7 @@ async def test_projects_are_listed_counted_shown_and_deleted(emu: Running) -> No
             "rules",
         ),
         ({"scenario": "version: [1"}, 400, "YAML"),
+        ({"scenario": {"version": 1, "groups": {"v": {"csv": "/etc/passwd"}}}}, 400, "read files"),
     ],
 )
 async def test_bad_project_requests_are_refused_and_create_nothing(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -137,3 +138,48 @@ def test_set_must_name_a_variable() -> None:
     path = Path(__file__).parent.parent / "scenarios" / "amd-heavy.yaml"
     with pytest.raises(ScenarioError, match="--set colour: the scenario has no variable"):
         load_scenario(path, {"colour": "blue"})
+
+
+def _laughs(width: int) -> str:
+    """Two levels of YAML aliases: `width` x `width` values from a few kilobytes of text."""
+    row = ", ".join(["1"] * width)
+    refs = ", ".join(["*a"] * width)
+    return f"version: 1\nvars:\n  a: &a [{row}]\n  b: [{refs}]\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "wanted"),
+    [
+        (_laughs(1500), "more than 2,000,000 values (YAML aliases counted where used)"),
+        ("version: 1\nvars: {a: &a [1, *a]}\n", "a YAML alias refers to a value that contains it"),
+        ("version: 1\nvars: {a: " + "[" * 100 + "]" * 100 + "}\n", "nested more than 64"),
+        ("version: 1\nvars: {a: " + "[" * 5000 + "]" * 5000 + "}\n", "nested too deeply"),
+        ('{"version": 1, "vars": {"a": ' + "[" * 5000 + "]" * 5000 + "}}", "nested too deeply"),
+    ],
+)
+def test_alias_bombs_cycles_and_deep_nesting_are_refused(text: str, wanted: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(read_tree(text, "b.yaml"), "b.yaml")
+    assert str(info.value).startswith(f"b.yaml: {wanted}")
+
+
+def test_a_tree_of_more_than_two_million_values_is_refused() -> None:
+    tree = {"version": 1, "vars": {"a": list(range(2_000_000))}}
+    with pytest.raises(ScenarioError, match=r"^t.json: more than 2,000,000 values"):
+        parse_scenario(tree, "t.json")
+
+
+def test_shared_parts_within_the_limit_are_fine() -> None:
+    text = _laughs(100) + "rules:\n  - &r {number: '+441234567', outcome: busy}\n  - *r\n"
+    scenario = parse_scenario(read_tree(text, "s.yaml"), "s.yaml")
+    assert len(scenario.vars["b"]) == 100 and len(scenario.world.rules) == 2
+
+
+async def test_hostile_trees_through_the_control_plane_are_400s(start_emulator: Any) -> None:
+    running = await start_emulator()
+    for text in (_laughs(1500), "version: 1\nvars: {a: &a [*a]}\n", "[" * 5000):
+        async with running.api.session.put(
+            running.api.base + "/_emulator/scenario", data=text
+        ) as resp:
+            assert resp.status == 400, await resp.text()
+            assert (await resp.json())["state"] == "failed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,6 +10,7 @@ from aiohttp import web
 
 from emulator.api.middleware import CONTROL_PREFIX, WORLD, read_json
 from emulator.api.responses import json_response
+from emulator.config import Settings
 from emulator.errors import BadRequest
 from emulator.projects import PROJECT_SETTINGS, Prepare, Projects, project_changes, project_settings
 from emulator.world import World
@@ -42,26 +44,31 @@ def _credential(body: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
-def _scenario_world(document: Any) -> tuple[Prepare, dict[str, Any]]:
-    """Parse an inline scenario (an object, or YAML/JSON text): the world to load into the new
+async def _scenario_world(
+    document: Any, settings: Settings, changes: Mapping[str, Any]
+) -> tuple[Prepare, dict[str, Any]]:
+    """Parse an inline scenario (an object, or YAML/JSON text) off the event loop, as the control
+    plane reads scenarios (files only inside --scenario-dir): the world to load into the new
     project, and its settings layer (credentials included). 400 when it is not valid."""
-    from emulator.scenario.loader import parse_scenario, read_tree
+    from emulator.scenario.loader import load_control_scenario
     from emulator.scenario.schema import ScenarioError
-    from emulator.scenario.world import apply_world
+    from emulator.scenario.world import apply_world, resolve_groups
 
     source = "scenario"
     try:
-        tree = read_tree(document, source) if isinstance(document, str) else document
-        scenario = parse_scenario(tree, source)
+        scenario = await load_control_scenario(document, settings, source)
+        layer = {k: v for k, v in scenario.settings.items() if k in _LAYER}
+        seed = changes.get("seed", layer.get("seed", settings.seed))
+        groups = await asyncio.to_thread(resolve_groups, scenario.world.groups, seed)
     except ScenarioError as exc:
         raise BadRequest(str(exc)) from None
     except ValueError as exc:
         raise BadRequest(f"{source}: {exc}") from None
 
     def prepare(world: World) -> None:
-        apply_world(world, scenario)
+        apply_world(world, scenario, groups)
 
-    return prepare, {k: v for k, v in scenario.settings.items() if k in _LAYER}
+    return prepare, layer
 
 
 _LAYER = frozenset(
@@ -87,7 +94,7 @@ def project_routes(projects: Projects) -> list[web.RouteDef]:
             raise BadRequest(str(exc)) from None
         prepare = None
         if body.get("scenario") is not None:  # the scenario's settings, under the body's
-            prepare, layer = _scenario_world(body["scenario"])
+            prepare, layer = await _scenario_world(body["scenario"], projects.base, changes)
             app_id = app_id or layer.pop("app_id", None)
             app_key = app_key or layer.pop("app_key", None)
             changes = {

@@ -1,10 +1,14 @@
 """Loading scenario files: read YAML or JSON, substitute variables, validate, build `Scenario`.
 
 Every problem is collected with the path where it sits and raised at once as `ScenarioError`.
+A file named on the command line reads the files it names relative to its folder; a scenario
+sent to the control plane goes through `parse_control_scenario`, which reads files only inside
+`--scenario-dir` (`emulator.scenario.limits`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
@@ -15,8 +19,9 @@ from typing import Any
 
 import yaml
 
-from emulator.config import OPTIONS, field_name, option
+from emulator.config import OPTIONS, Settings, field_name, option
 from emulator.domain.behaviour import Timings
+from emulator.scenario.limits import SCENARIO_CAP, FileAccess, FileRefused, check_tree, read_capped
 from emulator.scenario.model import BroadcastSpec, FaultSpec, Reaction, Scenario, World
 from emulator.scenario.numbers import parse_source
 from emulator.scenario.rules import opt_int, parse_rules
@@ -24,7 +29,13 @@ from emulator.scenario.schema import SCHEMA_VERSION, Issue, Node, ScenarioError,
 from emulator.scenario.script import parse_broadcasts, parse_expectations, parse_reactions
 from emulator.scenario.values import apply_overrides, substitute
 
-__all__ = ["load_scenario", "parse_scenario", "read_tree"]
+__all__ = [
+    "load_control_scenario",
+    "load_scenario",
+    "parse_control_scenario",
+    "parse_scenario",
+    "read_tree",
+]
 
 TOP_KEYS = (
     "version", "name", "description", "vars", "seed", "credentials", "cli_numbers", "clock",
@@ -32,7 +43,11 @@ TOP_KEYS = (
     "expect",
 )  # fmt: skip
 _TIMING_FIELDS = tuple(f.name for f in dataclasses.fields(Timings))
-_SETTING_NAMES = tuple(o.name for o in OPTIONS if o.name not in ("scenario", "host", "port"))
+_SETTING_NAMES = tuple(
+    o.name for o in OPTIONS if o.name not in ("scenario", "scenario_dir", "host", "port")
+)
+_PATH_SETTINGS = ("state_file", "tls_cert", "tls_key")  # not from the control plane
+_MAX_ISSUES = 50  # a control-plane answer lists at most this many problems
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _INT_TAG = "tag:yaml.org,2002:int"
 
@@ -65,6 +80,8 @@ def read_tree(text: str, source: str) -> Any:
         raise ScenarioError(source, [Issue("", f"not valid YAML: {where}{problem}")]) from None
     except (yaml.YAMLError, ValueError) as exc:
         raise ScenarioError(source, [Issue("", f"not valid YAML/JSON: {exc}")]) from None
+    except RecursionError:
+        raise ScenarioError(source, [Issue("", "nested too deeply")]) from None
 
 
 def load_scenario(
@@ -75,11 +92,69 @@ def load_scenario(
     """Read and validate a scenario file (`--set` assignments and `--scale` applied to vars)."""
     source = os.fspath(path)
     try:
-        text = Path(source).read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_capped(source, SCENARIO_CAP, "a scenario file").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problem = f"not UTF-8 text (byte {exc.start + 1})"
+        raise ScenarioError(source, [Issue("", f"cannot read: {problem}")]) from None
+    except FileRefused as exc:
         raise ScenarioError(source, [Issue("", f"cannot read: {exc}")]) from None
+    except OSError as exc:
+        raise ScenarioError(source, [Issue("", f"cannot read: {exc.strerror or exc}")]) from None
     base_dir = str(Path(source).resolve().parent)
     return parse_scenario(read_tree(text, source), source, base_dir, assignments or {}, scale)
+
+
+def parse_control_scenario(
+    body: str | bytes | Any, settings: Settings, source: str = "request body"
+) -> Scenario:
+    """A scenario sent to the control plane (`PUT /_emulator/scenario`, `POST /_emulator/projects`):
+    YAML or JSON text (str or UTF-8 bytes) or an already parsed tree. It reads files only inside
+    `settings.scenario_dir` (none when unset) and may not set file paths (`state_file`, ...).
+    Blocking (YAML, CSV files): call it off the event loop, as `load_control_scenario` does.
+    ScenarioError lists at most 50 problems."""
+    try:
+        if isinstance(body, bytes):
+            try:
+                body = body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ScenarioError(source, [Issue("", "not valid UTF-8")]) from None
+        tree = read_tree(body, source) if isinstance(body, str) else body
+        refused = _path_settings(tree)
+        try:
+            scenario = parse_scenario(tree, source, files=FileAccess.control(settings.scenario_dir))
+        except ScenarioError as exc:
+            raise ScenarioError(source, exc.issues + refused) from None
+        if refused:
+            raise ScenarioError(source, refused)
+        return scenario
+    except ScenarioError as exc:
+        raise ScenarioError(source, _shortened(exc.issues)) from None
+
+
+async def load_control_scenario(
+    body: str | bytes | Any, settings: Settings, source: str = "request body"
+) -> Scenario:
+    """`parse_control_scenario` in a worker thread: the event loop keeps answering meanwhile."""
+    return await asyncio.to_thread(parse_control_scenario, body, settings, source)
+
+
+def _path_settings(tree: Any) -> list[Issue]:
+    given = tree.get("settings") if isinstance(tree, Mapping) else None
+    if not isinstance(given, Mapping):
+        return []
+    message = (
+        "a scenario sent to the control plane cannot set a file path; "
+        "set it when starting the emulator"
+    )
+    return [Issue(f"settings.{key}", message) for key in _PATH_SETTINGS if key in given]
+
+
+def _shortened(issues: list[Issue]) -> list[Issue]:
+    """At most `_MAX_ISSUES` issues, each at most 500 characters: an answer stays small."""
+    kept = [Issue(i.path[:200], i.message[:500]) for i in issues[:_MAX_ISSUES]]
+    if len(issues) > _MAX_ISSUES:
+        kept.append(Issue("", f"... and {len(issues) - _MAX_ISSUES} more problems"))
+    return kept
 
 
 def parse_scenario(
@@ -88,27 +163,36 @@ def parse_scenario(
     base_dir: str = ".",
     assignments: Mapping[str, Any] | None = None,
     scale: float | None = None,
+    *,
+    files: FileAccess | None = None,
 ) -> Scenario:
+    """Validate a loaded tree and build its `Scenario`. The files it names are read through
+    `files` (default: any file, relative to `base_dir`)."""
+    try:
+        check_tree(tree)
+    except ValueError as exc:
+        raise ScenarioError(source, [Issue("", str(exc))]) from None
+    files = files if files is not None else FileAccess.local(base_dir)
     tracker = Tracker()
     root = Node(tree, "", tracker)
     if not root.mapping(TOP_KEYS):
         raise ScenarioError(source, tracker.issues)
     names = apply_overrides(root.get("vars") or Node({}, "vars", tracker), assignments or {}, scale)
     root = Node(substitute(root, names), "", tracker)
-    scenario = _build(root, source, base_dir, names)
+    scenario = _build(root, source, files, names)
     if tracker.issues:
         raise ScenarioError(source, tracker.issues)
     return scenario
 
 
-def _build(root: Node, source: str, base_dir: str, names: dict[str, Any]) -> Scenario:
+def _build(root: Node, source: str, files: FileAccess, names: dict[str, Any]) -> Scenario:
     version = root.get("version")
     if version is None:
         root.error(f"version is required (the current version is {SCHEMA_VERSION})")
     elif version.value != SCHEMA_VERSION:
         version.error(f"unsupported version {version.value!r}; expected {SCHEMA_VERSION}")
     settings = _settings_layer(root)
-    groups = _groups(root.get("groups"), base_dir)
+    groups = _groups(root.get("groups"), files)
     world = World(
         seed=int(settings.get("seed", 0)),
         timings=_timings(root.get("timings")),
@@ -123,7 +207,7 @@ def _build(root: Node, source: str, base_dir: str, names: dict[str, Any]) -> Sce
     broadcasts: tuple[BroadcastSpec, ...] = ()
     reactions: tuple[Reaction, ...] = ()
     if client is not None and client.mapping(("broadcasts", "reactions")):
-        broadcasts = parse_broadcasts(client.get("broadcasts"), base_dir, tuple(groups))
+        broadcasts = parse_broadcasts(client.get("broadcasts"), files, tuple(groups))
         reactions = parse_reactions(client.get("reactions"))
     name = root.get("name")
     description = root.get("description")
@@ -137,7 +221,7 @@ def _build(root: Node, source: str, base_dir: str, names: dict[str, Any]) -> Sce
         reactions=reactions,
         expect=parse_expectations(root.get("expect")),
         vars=names,
-        base_dir=base_dir,
+        base_dir=files.base_dir,
     )
 
 
@@ -209,10 +293,10 @@ def _prompts(node: Node | None) -> dict[str, int]:
     return {name: child.integer(5, minimum=1) for name, child in node.items()}
 
 
-def _groups(node: Node | None, base_dir: str) -> dict[str, Any]:
+def _groups(node: Node | None, files: FileAccess) -> dict[str, Any]:
     if node is None or not node.mapping():
         return {}
-    return {name: parse_source(child, base_dir, allow_group=False) for name, child in node.items()}
+    return {name: parse_source(child, files, allow_group=False) for name, child in node.items()}
 
 
 # -- faults ----------------------------------------------------------------------------

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
+import itertools
 import re
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Iterator, Mapping
 
 from emulator.api.dialects import normalise_number
+from emulator.scenario.limits import CSV_CAP, FileAccess
 from emulator.scenario.model import NumberSource
 from emulator.scenario.schema import Node
 
-__all__ = ["COUNTRIES", "generate_numbers", "parse_source", "resolve_numbers"]
+__all__ = ["COUNTRIES", "csv_numbers", "generate_numbers", "parse_source", "resolve_numbers"]
 
 # ISO country code -> (Faker locale, calling code)
 COUNTRIES: dict[str, tuple[str, str]] = {
@@ -38,9 +40,10 @@ _EXTENSION = re.compile(r"(x|ext\.?)\s*\d+$", re.IGNORECASE)
 _MAX_GENERATED = 10_000_000
 
 
-def parse_source(node: Node, base_dir: str, allow_group: bool = True) -> NumberSource:
+def parse_source(node: Node, files: FileAccess, allow_group: bool = True) -> NumberSource:
     """`[n1, n2]`, `"n1,n2"`, `{numbers: [...]}`, `{csv: file, column: name}`,
-    `{generate: {country: IN, count: 100, seed: 1}}` or `{group: name}`."""
+    `{generate: {country: IN, count: 100, seed: 1}}` or `{group: name}`; `files` says where a
+    CSV file is looked for and whether it may be read."""
     value = node.value
     if isinstance(value, (list, str)):
         return NumberSource("list", _number_list(node))
@@ -56,7 +59,7 @@ def parse_source(node: Node, base_dir: str, allow_group: bool = True) -> NumberS
     if numbers is not None:
         return NumberSource("list", _number_list(numbers))
     if path is not None:
-        return _csv_source(node, path, base_dir)
+        return _csv_source(node, path, files)
     if group is not None:
         return NumberSource("group", group=group.text())
     assert generate is not None
@@ -78,13 +81,13 @@ def _number_list(node: Node) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _csv_source(node: Node, path: Node, base_dir: str) -> NumberSource:
+def _csv_source(node: Node, path: Node, files: FileAccess) -> NumberSource:
     column = node.get("column")
-    file = Path(base_dir, path.text())
-    source = NumberSource("csv", path=str(file), column=column.text() if column else None)
+    source = NumberSource("csv", path=path.text(), column=column.text() if column else None)
     try:
-        return dataclasses.replace(source, numbers=read_csv(source))  # read once, at load time
-    except (OSError, ValueError) as exc:
+        data = files.read(source.path, CSV_CAP, "a CSV file")
+        return dataclasses.replace(source, numbers=csv_numbers(data, source.column))
+    except ValueError as exc:  # read once, at load time; the message never quotes the file
         path.error(str(exc))
     return source
 
@@ -108,29 +111,52 @@ def _generate_source(node: Node) -> NumberSource:
     )
 
 
-def read_csv(source: NumberSource) -> tuple[str, ...]:
-    """Numbers from a CSV file: the named column, or the first column; a header is skipped."""
-    with open(source.path, newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
-    if not rows:
-        raise ValueError(f"{source.path}: no rows")
+def csv_numbers(data: bytes, column: str | None = None) -> tuple[str, ...]:
+    """Numbers from a CSV file: the named column, or the first column; a first row that is not
+    a number is a header. ValueError says which line and what is wrong, never what it holds."""
+    rows = _rows(data)
+    first = next(rows, None)
+    if first is None:
+        raise ValueError("the file has no rows")
     index = 0
-    header = [cell.strip() for cell in rows[0]]
-    if source.column is not None:
-        if source.column not in header:
-            raise ValueError(f"{source.path}: no column {source.column!r} in {header}")
-        index = header.index(source.column)
+    if column is not None:
+        header = [cell.strip() for cell in first[1]]
+        if column not in header:
+            raise ValueError(f"no column {column!r} in the header (line {first[0]})")
+        index = header.index(column)
     numbers = []
-    for line, row in enumerate(rows, start=1):
-        number = normalise_number(row[index].strip()) if index < len(row) else None
+    for line, row in rows if column is not None else itertools.chain([first], rows):
+        if index >= len(row):
+            raise ValueError(f"line {line}: column {index + 1} is missing")
+        number = normalise_number(row[index].strip())
         if number is None:
-            if line == 1:
+            if line == first[0]:
                 continue  # a header
-            raise ValueError(
-                f"{source.path}: line {line}: {row[index : index + 1]} is not a number"
-            )
+            raise ValueError(f"line {line}: column {index + 1} is not a phone number")
         numbers.append(number)
     return tuple(numbers)
+
+
+def _rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) of every row with something in it, read as the file is walked."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ValueError(f"line {line}: not UTF-8 text") from None
+    # newline="": the csv module sees every line ending as written (and quoted line breaks)
+    handle = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+    reader = csv.reader(handle)
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader, None)
+        except csv.Error as exc:  # its messages name the problem, not the text
+            raise ValueError(f"line {reader.line_num or start}: not valid CSV ({exc})") from None
+        if row is None:
+            return
+        if any(cell.strip() for cell in row):
+            yield start, row
 
 
 def generate_numbers(country: str, count: int, seed: int) -> tuple[str, ...]:

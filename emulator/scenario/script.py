@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from emulator.api.dialects import normalise_number
+from emulator.scenario.limits import FileAccess
 from emulator.scenario.model import (
     Action,
     BroadcastSpec,
@@ -46,13 +47,13 @@ _EXPECT_KEYS = (
 
 # -- broadcasts ------------------------------------------------------------------------
 def parse_broadcasts(
-    node: Node | None, base_dir: str, groups: tuple[str, ...] = ()
+    node: Node | None, files: FileAccess, groups: tuple[str, ...] = ()
 ) -> tuple[BroadcastSpec, ...]:
     if node is None:
         return ()
     specs = []
     for child in node.elements():
-        spec = _broadcast(child, base_dir)
+        spec = _broadcast(child, files)
         if spec is None:
             continue
         if spec.numbers.kind == "group" and spec.numbers.group not in groups:
@@ -64,13 +65,13 @@ def parse_broadcasts(
     return tuple(specs)
 
 
-def _broadcast(node: Node, base_dir: str) -> BroadcastSpec | None:
+def _broadcast(node: Node, files: FileAccess) -> BroadcastSpec | None:
     if not node.mapping(_BROADCAST_KEYS):
         return None
     numbers = node.get("numbers")
     if numbers is None:
         node.error("numbers is required")
-    source = parse_source(numbers, base_dir) if numbers else NumberSource("list")
+    source = parse_source(numbers, files) if numbers else NumberSource("list")
     dialect = node.get("dialect")
     name = node.get("name")
     interval, retries = _retries(node.get("retries"))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 from aiohttp import web
 
 from emulator.app import EMULATOR, PROJECTS, EmulatorRunner, create_app
 from emulator.config import Settings
 from emulator.domain.behaviour import Behaviour
 from emulator.projects import Projects
-from emulator.testing.client import ApiError, EmulatorClient
+from emulator.testing.client import ApiError, EmulatorClient, Json
 from emulator.world import World
 
 __all__ = ["ApiError", "EmulatorServer"]
@@ -62,3 +65,15 @@ class EmulatorServer(EmulatorClient):
     def projects(self) -> Projects:
         assert self._app is not None, "emulator not started"
         return self._app[PROJECTS]
+
+    async def load_scenario(self, path: str | Path) -> Json:
+        """Load the world of a scenario file (YAML or JSON) as `serve --scenario` does: the files
+        it names are read next to it. Answers what `PUT /_emulator/scenario` answers; a bad
+        file raises `ScenarioError` naming the file and the path inside it."""
+        from emulator.scenario import apply_world, load_scenario  # the scenario layer, on first use
+        from emulator.scenario.world import resolve_groups
+
+        scenario = await asyncio.to_thread(load_scenario, path)
+        seed = self.emulator.settings.seed
+        groups = await asyncio.to_thread(resolve_groups, scenario.world.groups, seed)
+        return {"status": "ok", **apply_world(self.emulator, scenario, groups)}
