@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from emulator.replay.runner import ReplayOptions, replay
 from emulator.scenario import parse_scenario
 from emulator.scenario.loader import read_tree
-from emulator.scenario.runner import ReplayOptions, replay
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "scenarios.md"
 BLOCKS = re.findall(r"```yaml\n(.*?)```", DOC.read_text("utf-8"), re.DOTALL)

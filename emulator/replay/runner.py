@@ -16,12 +16,12 @@ from typing import Any, TextIO
 from aiohttp import web
 
 from emulator.config import Settings, load_settings
+from emulator.replay.client import ClientError, ScriptClient, create_body
+from emulator.replay.expect import Check, RunFacts, check_expectations
+from emulator.replay.record import EventRecorder
 from emulator.runtime import Emulator
-from emulator.scenario.client import ClientError, ScriptClient, create_body
-from emulator.scenario.expect import Check, RunFacts, check_expectations
 from emulator.scenario.model import BroadcastSpec, Scenario
 from emulator.scenario.numbers import resolve_numbers
-from emulator.scenario.record import EventRecorder
 from emulator.scenario.world import ScenarioBehaviour, load_faults
 from emulator.sim.clock import ClockMode
 from emulator.testing.server import EmulatorServer
@@ -214,7 +214,7 @@ async def _wait(
                 return False, "stuck: nothing left to happen but not every broadcast completed"
             if progress is not None:
                 progress.draw()
-            await asyncio.sleep(_POLL_S)
+            await asyncio.sleep(_POLL_S)  # noqa: TID251 -- wall-clock polling of the runner
     finally:
         if progress is not None:
             progress.close()

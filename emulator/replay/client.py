@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from emulator.replay.record import BroadcastInfo, EventRecorder, matches
 from emulator.scenario.model import Action, BroadcastSpec, Reaction
-from emulator.scenario.record import BroadcastInfo, EventRecorder, matches
 from emulator.testing.server import EmulatorServer
 from emulator.webhooks.crypto import decode_webhook
 

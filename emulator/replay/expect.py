@@ -6,8 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulator.replay.record import EventRecorder
 from emulator.scenario.model import Count, EventMatch, Expectations
-from emulator.scenario.record import EventRecorder
 
 __all__ = ["Check", "RunFacts", "check_expectations"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from emulator.scenario.runner import ReplayResult
+from emulator.replay.runner import ReplayResult
 
 __all__ = ["report_json", "summary_text", "write_events", "write_junit", "write_report"]
 

@@ -67,9 +67,9 @@ def _run_validate(args: argparse.Namespace) -> int:
 
 
 def _run_replay(args: argparse.Namespace) -> int:
+    from emulator.replay.report import summary_text, write_events, write_junit, write_report
+    from emulator.replay.runner import ReplayOptions, replay
     from emulator.scenario.loader import load_scenario  # imported when run: keeps `serve` quick
-    from emulator.scenario.report import summary_text, write_events, write_junit, write_report
-    from emulator.scenario.runner import ReplayOptions, replay
     from emulator.scenario.values import parse_assignment
 
     try:
