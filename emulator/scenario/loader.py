@@ -17,11 +17,13 @@ import yaml
 
 from emulator.config import OPTIONS, field_name, option
 from emulator.domain.behaviour import Timings
+from emulator.scenario.expectations import parse_expectations
 from emulator.scenario.model import BroadcastSpec, FaultSpec, Reaction, Scenario, World
+from emulator.scenario.names import EventNames
 from emulator.scenario.numbers import parse_source
 from emulator.scenario.rules import opt_int, parse_rules
 from emulator.scenario.schema import SCHEMA_VERSION, Issue, Node, ScenarioError, Tracker
-from emulator.scenario.script import parse_broadcasts, parse_expectations, parse_reactions
+from emulator.scenario.script import parse_broadcasts, parse_reactions
 from emulator.scenario.values import apply_overrides, substitute
 
 __all__ = ["load_scenario", "parse_scenario", "read_tree"]
@@ -119,12 +121,14 @@ def _build(root: Node, source: str, base_dir: str, names: dict[str, Any]) -> Sce
         faults=_faults(root.get("faults")),
     )
     settings["timings"] = world.timings
+    forced = settings.get("completion_state")
+    event_names = EventNames((forced,) if forced else ())
     client = root.get("client")
     broadcasts: tuple[BroadcastSpec, ...] = ()
     reactions: tuple[Reaction, ...] = ()
     if client is not None and client.mapping(("broadcasts", "reactions")):
         broadcasts = parse_broadcasts(client.get("broadcasts"), base_dir, tuple(groups))
-        reactions = parse_reactions(client.get("reactions"))
+        reactions = parse_reactions(client.get("reactions"), event_names)
     name = root.get("name")
     description = root.get("description")
     return Scenario(
@@ -135,7 +139,7 @@ def _build(root: Node, source: str, base_dir: str, names: dict[str, Any]) -> Sce
         settings=settings,
         broadcasts=broadcasts,
         reactions=reactions,
-        expect=parse_expectations(root.get("expect")),
+        expect=parse_expectations(root.get("expect"), event_names),
         vars=names,
         base_dir=base_dir,
     )
