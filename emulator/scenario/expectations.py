@@ -21,7 +21,7 @@ from emulator.scenario.model import (
     SequenceExpectation,
 )
 from emulator.scenario.names import EventNames
-from emulator.scenario.ranges import expand_range, is_range
+from emulator.scenario.ranges import is_range, range_numbers
 from emulator.scenario.schema import Node
 
 __all__ = ["EXPECT_KEYS", "RESULT_REASONS", "parse_expectations"]
@@ -156,11 +156,7 @@ def _number_keys(node: Node | None) -> Iterator[tuple[str, tuple[str, ...], Node
 
 def _key_numbers(raw: str, child: Node) -> tuple[str, ...]:
     if is_range(raw):
-        try:
-            return expand_range(raw)
-        except ValueError as exc:
-            child.error(str(exc))
-            return ()
+        return range_numbers(Node(raw, child.path, child.tracker))
     number = normalise_number(raw)
     if number is None:
         child.error(f"{raw!r} is not a phone number")

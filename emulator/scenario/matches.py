@@ -17,7 +17,7 @@ from typing import Any
 from emulator.api.dialects import normalise_number
 from emulator.scenario.model import EventMatch, FieldTest
 from emulator.scenario.names import EventNames
-from emulator.scenario.ranges import expand_range, is_range
+from emulator.scenario.ranges import is_range, range_numbers
 from emulator.scenario.schema import Node
 
 __all__ = ["DERIVED_KEYS", "check_event_name", "parse_event_match"]
@@ -116,11 +116,7 @@ def _values(key: str, node: Node, names: EventNames) -> list[Any]:
 
 def _numbers(node: Node) -> list[str]:
     if is_range(node.value):
-        try:
-            return list(expand_range(str(node.value)))
-        except ValueError as exc:
-            node.error(str(exc))
-            return []
+        return list(range_numbers(node))
     number = normalise_number(node.value)
     if number is None:
         node.error(f"{node.value!r} is not a phone number")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.domain.behaviour import Timings
+from emulator.fault_specs import FaultSpec
 
 __all__ = [
     "Action",
@@ -118,22 +119,6 @@ class NumberSource:
     count: int = 0
     seed: int | None = None
     group: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class FaultSpec:
-    """A webhook (`kind="webhook"`) or API (`kind="api"`) fault, by count and/or window."""
-
-    kind: str
-    target: str | None = None  # URL regex (webhook) or path regex (api)
-    method: str | None = None
-    status: int | None = None
-    timeout: bool = False
-    delay_s: float = 0.0
-    retry_after_s: int | None = None
-    times: int | None = None
-    from_s: float | None = None
-    until_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,9 @@ at most `MAX_RANGE` numbers.
 from __future__ import annotations
 
 from emulator.api.dialects import normalise_number
+from emulator.scenario.schema import Node
 
-__all__ = ["MAX_RANGE", "expand_range", "is_range"]
+__all__ = ["MAX_RANGE", "expand_range", "is_range", "range_numbers"]
 
 MAX_RANGE = 1_000_000
 _SEPARATOR = ".."
@@ -39,3 +40,12 @@ def expand_range(text: str) -> tuple[str, ...]:
         raise ValueError(f"range {text!r} holds {size:,} numbers; at most {MAX_RANGE:,} allowed")
     width = len(first) - len(plus)
     return tuple(f"{plus}{n:0{width}d}" for n in range(low, high + 1))
+
+
+def range_numbers(node: Node) -> tuple[str, ...]:
+    """The numbers of the range at `node`; an error on `node` (and none) if it is not one."""
+    try:
+        return expand_range(str(node.value))
+    except ValueError as exc:
+        node.error(str(exc))
+        return ()
