@@ -27,7 +27,7 @@ from emulator.replay.match import (
 from emulator.scenario.model import MatchExpectation
 from emulator.testing.sink import event_name
 
-__all__ = ["EventRecorder", "MatchStats", "Timeline", "parse_ms"]
+__all__ = ["TIMELINE_NUMBERS", "EventRecorder", "MatchStats", "Timeline", "parse_ms"]
 
 Payload = dict[str, Any]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -106,6 +106,7 @@ class EventRecorder:
         sequence_numbers: Iterable[str],
         counted: tuple[MatchExpectation, ...],
         keep_timeline: bool = False,
+        timeline_numbers: int = TIMELINE_NUMBERS,
     ) -> None:
         self.keep_log = keep_log
         self.broadcasts: dict[str, BroadcastInfo] = {}
@@ -117,7 +118,7 @@ class EventRecorder:
         self.stats = [MatchStats(entry.distinct) for entry in counted]
         self.last_completion_ms: int | None = None  # virtual arrival of the last completion
         self.completions = 0
-        self.timeline = Timeline() if keep_timeline else None
+        self.timeline = Timeline(timeline_numbers) if keep_timeline else None
         self._sequence_numbers = frozenset(sequence_numbers)
         self._sequences: dict[str, list[tuple[Any, ...]]] = {}
         self._arrivals: Counter[tuple[str, str]] = Counter()

@@ -22,7 +22,7 @@ from emulator.replay.client import ClientError, ScriptClient, create_body
 from emulator.replay.expect import Check, RunFacts, check_expectations
 from emulator.replay.facts import collect_facts, record_delivery_log, summary
 from emulator.replay.progress import Progress
-from emulator.replay.record import EventRecorder, Timeline
+from emulator.replay.record import TIMELINE_NUMBERS, EventRecorder, Timeline
 from emulator.runtime import Emulator
 from emulator.scenario.model import BroadcastSpec, Scenario
 from emulator.scenario.numbers import resolve_numbers
@@ -44,6 +44,7 @@ class ReplayOptions:
     keep_log: bool = False  # keep every event for the JSON-lines log
     progress: TextIO | None = None  # where to draw a progress bar (stderr), or None
     keep_timeline: bool = False  # keep each number's events for the HTML page
+    timeline_numbers: int = TIMELINE_NUMBERS  # numbers per broadcast drawn row by row
 
 
 @dataclass(slots=True)
@@ -142,7 +143,11 @@ async def _run(
     expect = scenario.expect
     sequenced = [n for entry in expect.sequences for n in entry.numbers]
     recorder = EventRecorder(
-        options.keep_log, sequenced, expect.event_matches, options.keep_timeline
+        options.keep_log,
+        sequenced,
+        expect.event_matches,
+        options.keep_timeline,
+        options.timeline_numbers,
     )
     client = ScriptClient(server, () if options.app_url else scenario.reactions, recorder)
     receiver: web.AppRunner | None = None
