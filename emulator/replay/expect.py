@@ -228,5 +228,5 @@ def _sequence_check(entry: SequenceExpectation, recorder: EventRecorder) -> Chec
     wrong = [n for n in entry.numbers if recorder.sequence(n) != wanted]
     if not wrong:
         return Check(label, True, wanted, f"all {len(entry.numbers)} as expected")
-    first = f"; {wrong[0]}: {recorder.sequence(wrong[0])}"
+    first = f"; {wrong[0]} got {recorder.sequence(wrong[0])}"
     return Check(label, False, wanted, _listed(wrong, "differ") + first)
