@@ -6,6 +6,7 @@ Times are virtual seconds since the replay started (`RunFacts.origin_ms`).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,11 +153,16 @@ def _number_checks(entry: NumbersExpectation, facts: RunFacts) -> list[Check]:
 
 
 def _per_number(
-    label: str, key: str, entry: NumbersExpectation, seen: list[dict[str, Any]], shown: Any, ok: Any
+    label: str,
+    key: str,
+    entry: NumbersExpectation,
+    seen: list[dict[str, Any]],
+    shown: Any,
+    ok: Callable[[Any], bool],
 ) -> Check:
     if len(seen) == 1:
         actual = seen[0][key]
-        return Check(f"{label} {key}", bool(ok(actual)), shown, actual)
+        return Check(f"{label} {key}", ok(actual), shown, actual)
     wrong = [f"{n}: {facts[key]}" for n, facts in zip(entry.numbers, seen, strict=True)
              if not ok(facts[key])]  # fmt: skip
     actual = f"all {len(seen)} as expected" if not wrong else _listed(wrong, "differ")

@@ -26,7 +26,7 @@ _WIDTH = 720  # px of a timeline track
 _LEG = ("initiated", "ringing", "connected")
 _BRIDGE = ("bridging", "bridged")
 _ENDS = {"disconnected": "leg", "bridge_failed": "bridge", "bridge_disconnected": "bridge"}
-_CHART_BARS = 240
+_CHART_BARS = 360
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fff}
 h1{margin:0 0 .2em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
@@ -168,94 +168,121 @@ def _track(events: list[Any], origin: int, span_ms: int, end_ms: int, calls: boo
 
 
 # -- one broadcast --------------------------------------------------------------------------
-def _chart(timeline: Timeline, bid: str, origin: int, span_ms: int) -> str:
-    """Events per virtual second of every number, stacked by name (seconds grouped when many)."""
-    seconds: dict[int, dict[str, int]] = defaultdict(dict)
+def _per_bar(timeline: Timeline, bid: str, origin: int, span_ms: int) -> tuple[int, Any]:
+    """(seconds per bar, {bar: {event name: count}}) over every number of the broadcast."""
+    span_s = max(1, -(-span_ms // 1000))
+    group = -(-span_s // _CHART_BARS)
     start_s = origin // 1000
+    bars: dict[int, dict[str, int]] = defaultdict(dict)
     for (b, second, name), n in timeline.per_second.items():
         if b == bid:
-            seconds[second - start_s][name] = seconds[second - start_s].get(name, 0) + n
-    if not seconds:
-        return ""
-    span_s = max(max(seconds) + 1, span_ms // 1000 or 1)
-    group = -(-span_s // _CHART_BARS)
-    bars: dict[int, dict[str, int]] = defaultdict(dict)
-    for second, counts in seconds.items():
-        for name, n in counts.items():
-            bars[second // group][name] = bars[second // group].get(name, 0) + n
+            bar = bars[(second - start_s) // group]
+            bar[name] = bar.get(name, 0) + n
+    return group, bars
+
+
+def _chart(timeline: Timeline, bid: str, origin: int, span_ms: int) -> tuple[str, str]:
+    """(caption, SVG): webhook events per virtual second of every number, stacked by name, on
+    the timeline's time axis (seconds grouped when there are many)."""
+    group, bars = _per_bar(timeline, bid, origin, span_ms)
+    if not bars:
+        return "", ""
     tallest = max(sum(c.values()) for c in bars.values())
-    width = _WIDTH / -(-span_s // group)
-    parts = [f'<svg class="chart" width="{_WIDTH}" height="120" role="img">']
+    width = max(_x(group * 1000, span_ms), 1.0)
+    parts = [f'<svg class="chart" width="{_WIDTH}" height="80" role="img">']
     for index, counts in sorted(bars.items()):
-        y = 120.0
+        y = 80.0
         for name, n in sorted(counts.items()):
-            h = round(110 * n / tallest, 2)
+            h = round(76 * n / tallest, 2)
             y -= h
             label = f"{index * group}-{(index + 1) * group} s: {n} {name}"
             parts.append(
-                f'<rect x="{round(index * width, 2)}" y="{round(y, 2)}" width="{max(width, 1)}" '
-                f'height="{h}" fill="{_COLOURS.get(name, "#00838f")}" data-event="{escape(name)}" '
-                f'data-count="{n}"><title>{escape(label)}</title></rect>'
+                f'<rect x="{_x(index * group * 1000, span_ms)}" y="{round(y, 2)}" '
+                f'width="{width}" height="{h}" fill="{_COLOURS.get(name, "#00838f")}" '
+                f'data-event="{escape(name)}" data-count="{n}"><title>{escape(label)}</title>'
+                "</rect>"
             )
     parts.append("</svg>")
     per = f"{group} virtual seconds" if group > 1 else "virtual second"
-    note = f"Webhook events per {per}, every number (tallest bar: {tallest})"
-    return f'<p class="note">{note}</p>' + "".join(parts)
+    caption = f"webhook events per {per}, every number (tallest bar: {tallest:,})"
+    return caption, "".join(parts)
 
 
-def _broadcast(result: ReplayResult, info: dict[str, Any], timeline: Timeline) -> str:
-    facts = result.facts
-    origin, bid, name = facts.origin_ms, info["broadcast_id"], info["name"]
-    rows = [r for r in facts.rows if r["broadcast"] == name]
-    calls = {pos: ev for (b, pos), ev in timeline.calls.items() if b == bid}
-    own = timeline.broadcast_events.get(bid, [])
-    last = max([ms for ev in calls.values() for ms, *_ in ev] + [ms for ms, *_ in own] + [origin])
-    end_ms = origin + round(facts.virtual_s * 1000)
-    span_ms = max(last, end_ms) - origin or 1000
-    shown = min(len(rows), timeline.limit)
-    head = (
-        f"<h3>{_text(name)}</h3><p>broadcast <code>{_text(bid)}</code>: {_text(info['state'])}, "
-        f"{info['successful']} successful, {info['failed']} failed of {info['total']}; "
-        f"{info['attempts']} attempts. Time axis: 0 to {span_ms / 1000:g} virtual s.</p>"
-    )
-    if shown < len(rows):
-        head += (
-            f'<p class="note">Rows for the first {shown:,} of {len(rows):,} numbers; the chart '
-            "covers every number, and every number's result is in the --report JSON.</p>"
+class _Broadcast:
+    """One broadcast's part of the page: its time axis, rows and chart."""
+
+    def __init__(self, result: ReplayResult, info: dict[str, Any], timeline: Timeline) -> None:
+        facts = result.facts
+        self.info, self.timeline = info, timeline
+        self.origin, self.bid, self.name = facts.origin_ms, info["broadcast_id"], info["name"]
+        self.rows = [r for r in facts.rows if r["broadcast"] == self.name]
+        self.calls = {pos: ev for (b, pos), ev in timeline.calls.items() if b == self.bid}
+        self.own = sorted(timeline.broadcast_events.get(self.bid, []), key=lambda e: e[0])
+        times = [ms for ev in self.calls.values() for ms, *_ in ev] + [ms for ms, *_ in self.own]
+        self.end_ms = self.origin + round(facts.virtual_s * 1000)
+        self.span_ms = max([*times, self.end_ms]) - self.origin or 1000
+        self.shown = min(len(self.rows), timeline.limit)
+
+    def head(self) -> str:
+        i = self.info
+        text = (
+            f"<h3>{_text(self.name)}</h3><p>broadcast <code>{_text(self.bid)}</code>: "
+            f"{_text(i['state'])}, {i['successful']} successful, {i['failed']} failed of "
+            f"{i['total']}; {i['attempts']} attempts. Time axis: 0 to "
+            f"{self.span_ms / 1000:g} virtual s.</p>"
         )
-    marks = [(ms, 0, n, p) for ms, n, p in sorted(own, key=lambda e: e[0])]
-    header_row = (
-        '<tr class="broadcast-events"><td></td><td colspan="4">broadcast events</td>'
-        f"<td>{_track(marks, origin, span_ms, end_ms, calls=False)}</td></tr>"
-    )
-    pages = []
-    for first in range(0, shown, PAGE_ROWS):
-        body = []
-        for position in range(first + 1, min(first + PAGE_ROWS, shown) + 1):
-            row = rows[position - 1]
-            events = sorted(calls.get(position, []), key=lambda e: (e[0], e[1]))
-            ended = "" if row["ended_at_s"] is None else f"{row['ended_at_s']:g}"
-            body.append(
-                f'<tr class="number" data-number="{_text(row["number"])}" '
-                f'data-result="{_text(row["result"])}"><td>{position}</td>'
-                f"<td>{_text(row['number'])}</td><td>{_text(row['result'])}</td>"
-                f"<td>{row['attempts']}</td><td>{ended}</td>"
-                f"<td>{_track(events, origin, span_ms, end_ms)}</td></tr>"
+        if self.shown < len(self.rows):
+            text += (
+                f'<p class="note">Rows for the first {self.shown:,} of {len(self.rows):,} '
+                "numbers; the chart covers every number, and every number's result is in the "
+                "--report JSON.</p>"
             )
-        hidden = " hidden" if first else ""
-        pages.append(f'<tbody class="page" data-page="{first // PAGE_ROWS + 1}"{hidden}>'
-                     f"{''.join(body)}</tbody>")  # fmt: skip
-    cols = "<th>#</th><th>number</th><th>result</th><th>attempts</th><th>ended at s</th>"
-    table = (
-        f'<table class="numbers"><thead><tr>{cols}<th>timeline</th></tr>{header_row}</thead>'
-        f"{''.join(pages)}</table>"
-    )
-    pager = '<nav class="pager"></nav>' if len(pages) > 1 else ""
-    chart = _chart(timeline, bid, origin, span_ms)
-    return (
-        f'<article class="broadcast" data-broadcast="{_text(name)}" data-id="{_text(bid)}">'
-        f"{head}{chart}{table}{pager}</article>"
-    )
+        return text
+
+    def track(self, events: list[Any], calls: bool = True) -> str:
+        return _track(events, self.origin, self.span_ms, self.end_ms, calls)
+
+    def row(self, position: int) -> str:
+        row = self.rows[position - 1]
+        events = sorted(self.calls.get(position, []), key=lambda e: (e[0], e[1]))
+        ended = "" if row["ended_at_s"] is None else f"{row['ended_at_s']:g}"
+        return (
+            f'<tr class="number" data-number="{_text(row["number"])}" '
+            f'data-result="{_text(row["result"])}"><td>{position}</td>'
+            f"<td>{_text(row['number'])}</td><td>{_text(row['result'])}</td>"
+            f"<td>{row['attempts']}</td><td>{ended}</td><td>{self.track(events)}</td></tr>"
+        )
+
+    def pages(self) -> list[str]:
+        pages = []
+        for first in range(0, self.shown, PAGE_ROWS):
+            last = min(first + PAGE_ROWS, self.shown)
+            body = "".join(self.row(position) for position in range(first + 1, last + 1))
+            hidden = " hidden" if first else ""
+            page = first // PAGE_ROWS + 1
+            pages.append(f'<tbody class="page" data-page="{page}"{hidden}>{body}</tbody>')
+        return pages
+
+    def render(self) -> str:
+        marks = [(ms, 0, n, p) for ms, n, p in self.own]
+        caption, chart = _chart(self.timeline, self.bid, self.origin, self.span_ms)
+        header_row = (
+            f'<tr class="chart-row"><td></td><td colspan="4" class="note">{caption}</td>'
+            f"<td>{chart}</td></tr>"
+            '<tr class="broadcast-events"><td></td><td colspan="4">broadcast events</td>'
+            f"<td>{self.track(marks, calls=False)}</td></tr>"
+        )
+        pages = self.pages()
+        cols = "<th>#</th><th>number</th><th>result</th><th>attempts</th><th>ended at s</th>"
+        table = (
+            f'<table class="numbers"><thead><tr>{cols}<th>timeline</th></tr>{header_row}'
+            f"</thead>{''.join(pages)}</table>"
+        )
+        pager = '<nav class="pager"></nav>' if len(pages) > 1 else ""
+        return (
+            f'<article class="broadcast" data-broadcast="{_text(self.name)}" '
+            f'data-id="{_text(self.bid)}">{self.head()}{table}{pager}</article>'
+        )
 
 
 def render_html(result: ReplayResult) -> str:
@@ -265,7 +292,7 @@ def render_html(result: ReplayResult) -> str:
     passed = sum(c.passed for c in result.checks)
     word = "PASSED" if result.passed else "FAILED"
     title = f"replay {result.scenario.name}: {word}"
-    broadcasts = "".join(_broadcast(result, b, timeline) for b in result.facts.broadcasts)
+    broadcasts = "".join(_Broadcast(result, b, timeline).render() for b in result.facts.broadcasts)
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>"

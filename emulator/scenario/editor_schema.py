@@ -25,7 +25,7 @@ from emulator.scenario.rules import OUTCOMES
 from emulator.scenario.schema import SCHEMA_VERSION
 from emulator.scenario.script import DIALECTS
 
-__all__ = ["build_json_schema"]
+__all__ = ["build_json_schema", "schema_text"]
 
 Schema = dict[str, Any]
 _NAMES = EventNames()
