@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from aiohttp import web
 
@@ -23,12 +23,14 @@ from emulator.replay.expect import Check, RunFacts, check_expectations
 from emulator.replay.facts import collect_facts, record_delivery_log, summary
 from emulator.replay.progress import Progress
 from emulator.replay.record import TIMELINE_NUMBERS, EventRecorder, Timeline
-from emulator.runtime import Emulator
 from emulator.scenario.model import BroadcastSpec, Scenario
 from emulator.scenario.numbers import resolve_numbers
 from emulator.scenario.world import ScenarioBehaviour, load_faults
 from emulator.sim.clock import ClockMode
 from emulator.testing.server import EmulatorServer
+
+if TYPE_CHECKING:  # the world the testing kit serves; only its public attributes are read
+    from emulator.runtime import Emulator
 
 __all__ = ["ReplayOptions", "ReplayResult", "replay", "replay_settings"]
 

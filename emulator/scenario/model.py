@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 BRIDGE_OUTCOMES = ("answer", "busy", "no_answer", "invalid")
+_AFTER_EVERY = frozenset({"number", "broadcast", "attempt"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,9 +171,12 @@ class EventMatch:
     every: int | None = None
 
     def describe(self) -> str:
+        """`state=connected, every=10, broadcast=sales`: the keys in the order check names have
+        always listed them (`every` before `number` and `broadcast`)."""
         parts = [t.describe() for t in self.tests]
         if self.every is not None:
-            parts.append(f"every={self.every}")
+            later = (i for i, t in enumerate(self.tests) if t.key in _AFTER_EVERY)
+            parts.insert(next(later, len(parts)), f"every={self.every}")
         return ", ".join(parts) or "any event"
 
 
