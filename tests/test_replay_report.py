@@ -32,3 +32,43 @@ def test_the_report_lists_every_number_with_result_attempts_and_end(tmp_path: Pa
     }  # fmt: skip
     assert {r["result"] for r in rows} == {"success", "Stopped"}
     assert data["summary"]["numbers"] == 30 and data["passed"] is True
+
+
+STOPPED = """
+version: 1
+rules:
+  - {number: "+15550100", outcome: human, ring_s: 5}
+  - {number: "+15550101", outcome: busy}
+  - {number: "+15550103", outcome: busy}
+client:
+  broadcasts:
+    - name: labels
+      numbers: ["+15550100", "+15550101", "+15550102"]
+      retries: {interval_s: 60, count: 3}
+      stop_at_s: 30
+    - name: retried
+      numbers: ["+15550103"]
+      retries: {interval_s: 5, count: 1}
+  reactions:
+    - on: {state: ringing, number: "+15550100"}
+      do: hangup
+    - on: {state: initiated, number: "+15550103", attempt: 1}
+      do: hangup
+expect:
+  numbers:
+    "+15550100": {result: Stopped, attempts: 1, ended_at_s: 0}    # the app hung up while ringing
+    "+15550101": {result: Stopped, attempts: 1, ended_at_s: 1}    # waiting out its back-off
+    "+15550102": {result: success, attempts: 1, ended_at_s: 13}
+    "+15550103": {result: Busy, attempts: 2, ended_at_s: 6}   # a busy attempt hung up is retried
+  results: {Stopped: 2, success: 1, Busy: 1}
+"""
+
+
+async def test_the_result_labels_the_docs_describe() -> None:
+    from emulator.replay.runner import ReplayOptions, replay
+    from emulator.scenario import parse_scenario
+    from emulator.scenario.loader import read_tree
+
+    scenario = parse_scenario(read_tree(STOPPED, "labels.yaml"), "labels.yaml")
+    result = await replay(scenario, ReplayOptions(timeout_s=30))
+    assert [c for c in result.checks if not c.passed] == []

@@ -12,7 +12,7 @@ from emulator.scenario.names import EventNames
 from emulator.scenario.numbers import parse_source
 from emulator.scenario.schema import Node
 
-__all__ = ["DIALECTS", "pairs", "parse_broadcasts", "parse_reactions"]
+__all__ = ["DIALECTS", "parse_broadcasts", "parse_reactions"]
 
 DIALECTS = ("documented", "2020", "2023", "v2")
 _BROADCAST_KEYS = (
@@ -105,11 +105,11 @@ def _number(node: Node | None) -> float | None:
 
 # -- reactions -------------------------------------------------------------------------
 def parse_reactions(node: Node | None, names: EventNames) -> tuple[Reaction, ...]:
-    found = pairs(node, ("on", "do"), "a reaction needs on and do")
+    found = _pairs(node, ("on", "do"), "a reaction needs on and do")
     return tuple(Reaction(parse_event_match(on, names), _actions(do)) for on, do in found)
 
 
-def pairs(node: Node | None, keys: tuple[str, ...], missing: str) -> Iterator[tuple[Node, Node]]:
+def _pairs(node: Node | None, keys: tuple[str, ...], missing: str) -> Iterator[tuple[Node, Node]]:
     """The first two values of each list element that is a mapping of `keys` (the first two
     required): elements with other keys are reported."""
     if node is None:
