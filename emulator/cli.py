@@ -17,7 +17,7 @@ from aiohttp import web
 from emulator import cert_command
 from emulator.app import EmulatorRunner, create_app
 from emulator.config import OPTIONS, Settings, load_settings
-from emulator.scenario import commands as scenario_commands
+from emulator.replay import commands as scenario_commands
 
 if TYPE_CHECKING:
     from emulator.scenario.model import Scenario

@@ -1,6 +1,8 @@
-"""Fault specs: the compact and JSON spellings of faults, as flags and the control plane take them.
+"""The fault grammar: one parser and one builder for the faults of the `--api-fault` /
+`--webhook-fault` flags, the control plane's JSON and scenario files, so that every key means
+the same everywhere (documented once, in docs/reliability.md).
 
-Compact form (several separated by `;`), windows in virtual seconds from the moment of loading:
+Compact form (several separated by `;`), windows in virtual seconds from when the fault is added:
 
     API      [METHOD ]ROUTE=EFFECT[xCOUNT][@AFTER[+FOR]]
              EFFECT: STATUS | STATUS:RETRY_AFTER_S | delay:SECONDS
@@ -13,8 +15,11 @@ Compact form (several separated by `;`), windows in virtual seconds from the mom
     --api-fault 'POST /broadcast=503x2; GET /broadcast/{id}=429:5'
     --webhook-fault '/call=500x3; *=refuse@0+60'
 
-JSON form: an object or a list of objects with the keys of `api_fault_from_json` /
-`webhook_fault_from_json` (`times`, `after_s`, `for_s`, `probability` shared).
+Object form: the keys of `API_KEYS` / `WEBHOOK_KEYS`. A compact string is the same object
+spelt short: `POST /broadcast=503x2@10+60` is `{method: POST, route: /broadcast, status: 503,
+times: 2, after_s: 10, for_s: 60}`. Old spellings: `from_s` / `until_s` still give the window by
+its start and end; `path` (a path end in the flags, a regular expression in scenario files) is
+refused with a message naming `route` and `path_regex`.
 """
 
 from __future__ import annotations
@@ -23,13 +28,20 @@ import argparse
 import json
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from emulator.faults import ApiFault, FaultBook, WebhookFault
 
 __all__ = [
+    "API_KEYS",
+    "WEBHOOK_KEYS",
+    "FaultSpec",
     "FaultSpecError",
     "api_fault_from_json",
+    "fault_spec",
+    "fault_specs",
+    "faults_body_specs",
     "parse_api_faults",
     "parse_webhook_faults",
     "route_regex",
@@ -38,11 +50,73 @@ __all__ = [
     "webhook_fault_from_json",
 ]
 
+KINDS = ("api", "webhook")
+_SHARED = ("status", "delay_s", "times", "after_s", "for_s", "probability", "kind")
+API_KEYS = ("method", "route", "path_regex", "retry_after_s", *_SHARED)
+WEBHOOK_KEYS = ("url", "timeout", "refuse", *_SHARED)
+_OLD_WINDOW = ("from_s", "until_s")
 _TAIL = re.compile(
     r"^(?P<effect>.+?)(?:x(?P<times>\d+))?(?:@(?P<after>[\d.]+)(?:\+(?P<for>[\d.]+))?)?$"
 )
 _METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
 _MAX_DELAY_S = 600.0
+_HINTS = {
+    "url": "match API requests with route or path_regex",
+    "timeout": "use delay_s",
+    "refuse": "use status",
+    "method": "webhook faults match by url",
+    "route": "use url, a regular expression searched in the webhook URL",
+    "path_regex": "use url, a regular expression searched in the webhook URL",
+    "retry_after_s": "webhooks are not answered with Retry-After",
+}
+_PATH_GONE = (
+    "path is no longer a fault key (it meant a path end in flags and a regular expression in "
+    "scenario files): use route for a path end such as /broadcast/{id}, or path_regex for a "
+    "regular expression searched in the path"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultSpec:
+    """One fault as written, validated: what it matches, what it does, when, how often.
+
+    Data only: `build(now_ms)` makes the `ApiFault` / `WebhookFault` a `FaultBook` holds, its
+    window counted from `now_ms` (the moment the fault is added or its scenario loaded).
+    """
+
+    kind: str  # "api" | "webhook"
+    method: str | None = None
+    route: str | None = None  # api: a path end; None = every route
+    path_regex: str | None = None  # api: a regular expression searched in the path
+    url: str | None = None  # webhook: a regular expression searched in the URL; None = all
+    status: int | None = None
+    retry_after_s: int | None = None
+    delay_s: float = 0.0
+    timeout: bool = False
+    refuse: bool = False
+    times: int | None = None
+    after_s: float = 0.0
+    for_s: float | None = None
+    probability: float = 1.0
+
+    def build(self, now_ms: int) -> ApiFault | WebhookFault:
+        start = now_ms + round(self.after_s * 1000)
+        end = None if self.for_s is None else start + round(self.for_s * 1000)
+        budget = FaultBook.budget(self.times, start, end)
+        if self.kind == "webhook":
+            return WebhookFault(
+                self.url, self.status, self.timeout, self.delay_s, budget, self.refuse,
+                self.probability,
+            )  # fmt: skip
+        path = self.path_regex or route_regex(self.route or "*")
+        return ApiFault(
+            path, self.method, self.status, self.retry_after_s, self.delay_s, budget,
+            self.probability,
+        )  # fmt: skip
+
+
+class FaultSpecError(argparse.ArgumentTypeError, ValueError):
+    """A fault that cannot be built; the message names the key (argparse shows it for flags)."""
 
 
 def route_regex(route: str) -> str | None:
@@ -62,136 +136,165 @@ def route_regex(route: str) -> str | None:
     return "".join(out) + "/?$"
 
 
-def _float(value: Any, field: str, low: float = 0.0, high: float = 10.0**9) -> float:
+# -- scalar readers -------------------------------------------------------------------------
+def _float(value: Any, key: str, low: float = 0.0, high: float = 10.0**9) -> float:
     if isinstance(value, bool):
-        raise ValueError(f"{field} must be a number")
+        raise FaultSpecError(f"{key} must be a number")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{field} must be a number, not {value!r}") from None
+        raise FaultSpecError(f"{key} must be a number, not {value!r}") from None
     if not low <= number <= high:
-        raise ValueError(f"{field} must be between {low:g} and {high:g}")
+        raise FaultSpecError(f"{key} must be between {low:g} and {high:g}")
     return number
 
 
-def _status(value: Any, field: str = "status") -> int:
+def _status(value: Any, key: str = "status") -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError(f"{field} must be an HTTP status")
+        raise FaultSpecError(f"{key} must be an HTTP status")
     try:
         status = int(value)
     except ValueError:
-        raise ValueError(f"{field} must be an HTTP status, not {value!r}") from None
+        raise FaultSpecError(f"{key} must be an HTTP status, not {value!r}") from None
     if not 100 <= status <= 599:
-        raise ValueError(f"{field} must be between 100 and 599")
+        raise FaultSpecError(f"{key} must be between 100 and 599")
     return status
 
 
-def _regex(value: Any, field: str) -> str | None:
+def _regex(value: Any, key: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ValueError(f"{field} must be a string")
+        raise FaultSpecError(f"{key} must be a string")
     try:
         re.compile(value)
     except re.error as exc:
-        raise ValueError(f"{field}: bad regular expression: {exc}") from None
+        raise FaultSpecError(f"{key}: bad regular expression: {exc}") from None
     return value
 
 
-def _budget(spec: Mapping[str, Any], now_ms: int) -> Any:
-    times = spec.get("times")
-    if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 0):
-        raise ValueError("times must be a whole number >= 0")
+def _flag(value: Any, key: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise FaultSpecError(f"{key} must be true or false")
+    return value
+
+
+def _times(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise FaultSpecError("times must be a whole number >= 0")
+    return value
+
+
+def _window(spec: Mapping[str, Any]) -> tuple[float, float | None]:
+    """(after_s, for_s), from `after_s` / `for_s` or the older `from_s` / `until_s`."""
+    old = [k for k in _OLD_WINDOW if spec.get(k) is not None]
+    new = [k for k in ("after_s", "for_s") if spec.get(k) is not None]
+    if old and new:
+        raise FaultSpecError(f"give the window as after_s/for_s, not both {new[0]} and {old[0]}")
+    if old:
+        start = _float(spec.get("from_s", 0), "from_s")
+        if spec.get("until_s") is None:
+            return start, None
+        end = _float(spec["until_s"], "until_s")
+        if end < start:
+            raise FaultSpecError("until_s must not be before from_s")
+        return start, end - start
     after = _float(spec.get("after_s", 0), "after_s")
-    start = now_ms + int(after * 1000)
-    end = None
-    if spec.get("for_s") is not None:
-        end = start + int(_float(spec["for_s"], "for_s") * 1000)
-    return FaultBook.budget(times, start, end)
+    length = None if spec.get("for_s") is None else _float(spec["for_s"], "for_s")
+    return after, length
 
 
-def _probability(spec: Mapping[str, Any]) -> float:
-    return _float(spec.get("probability", 1.0), "probability", 0.0, 1.0)
+# -- the object form ------------------------------------------------------------------------
+def _check_keys(kind: str, spec: Mapping[str, Any]) -> None:
+    if "path" in spec:
+        raise FaultSpecError(_PATH_GONE)
+    known = API_KEYS if kind == "api" else WEBHOOK_KEYS
+    other = WEBHOOK_KEYS if kind == "api" else API_KEYS
+    for key in spec:
+        if not isinstance(key, str):
+            raise FaultSpecError(f"fault keys must be strings, not {key!r}")
+        if key in known or key in _OLD_WINDOW:
+            continue
+        if key in other:
+            raise FaultSpecError(f"{key} does not apply to {kind} faults ({_HINTS[key]})")
+        raise FaultSpecError(f"unknown fault key {key!r}; expected one of {', '.join(known)}")
+    given = spec.get("kind", kind)
+    if given != kind:
+        raise FaultSpecError(f"kind is {given!r} in a list of {kind} faults")
 
 
-_API_KEYS = frozenset(
-    {"method", "route", "path", "path_regex", "status", "retry_after_s", "delay_s"}
-    | {"times", "after_s", "for_s", "probability", "kind"}
-)
-_WEBHOOK_KEYS = frozenset(
-    {"url", "status", "timeout", "refuse", "delay_s", "times", "after_s", "for_s"}
-    | {"probability", "kind"}
-)
-
-
-def _unknown(spec: Mapping[str, Any], known: frozenset[str]) -> None:
-    extra = sorted(set(spec) - known)
-    if extra:
-        raise ValueError(f"unknown fault keys: {', '.join(extra)}")
-
-
-def api_fault_from_json(spec: Mapping[str, Any], now_ms: int) -> ApiFault:
-    """`{method, route|path_regex, status, retry_after_s, delay_s, times, after_s, for_s,
-    probability}`; `route` (alias `path`) is a path end as in the compact form."""
+def fault_spec(kind: str, spec: Any) -> FaultSpec:
+    """One fault object of `kind` ("api" or "webhook"), validated."""
     if not isinstance(spec, Mapping):
-        raise ValueError("an API fault must be an object")
-    _unknown(spec, _API_KEYS)
+        raise FaultSpecError(f"an {kind} fault must be an object or a compact string")
+    _check_keys(kind, spec)
+    status = None if spec.get("status") is None else _status(spec["status"])
+    delay = _float(spec.get("delay_s", 0), "delay_s", 0, _MAX_DELAY_S)
+    after, length = _window(spec)
+    shared = {
+        "status": status,
+        "delay_s": delay,
+        "times": _times(spec.get("times")),
+        "after_s": after,
+        "for_s": length,
+        "probability": _float(spec.get("probability", 1.0), "probability", 0.0, 1.0),
+    }
+    if kind == "webhook":
+        return _webhook(spec, shared)
+    return _api(spec, shared)
+
+
+def _api(spec: Mapping[str, Any], shared: dict[str, Any]) -> FaultSpec:
     method = spec.get("method")
     if method is not None and (not isinstance(method, str) or method.upper() not in _METHODS):
-        raise ValueError(f"method must be one of {', '.join(sorted(_METHODS))}")
-    route = spec.get("route", spec.get("path"))
+        raise FaultSpecError(f"method must be one of {', '.join(sorted(_METHODS))}")
+    route = spec.get("route")
     if route is not None and not isinstance(route, str):
-        raise ValueError("route must be a string")
-    regex = _regex(spec.get("path_regex"), "path_regex") or route_regex(route or "*")
-    status = None if spec.get("status") is None else _status(spec["status"])
-    delay = _float(spec.get("delay_s", 0), "delay_s", 0, _MAX_DELAY_S)
-    if status is None and delay == 0:
-        raise ValueError("an API fault needs a status or a delay_s")
+        raise FaultSpecError("route must be a string")
+    if route is not None and spec.get("path_regex") is not None:
+        raise FaultSpecError("give route or path_regex, not both")
+    if shared["status"] is None and shared["delay_s"] == 0:
+        raise FaultSpecError("an api fault needs a status or a delay_s")
     retry_after = spec.get("retry_after_s")
-    if retry_after is None and status in (429, 503):
+    if retry_after is None and shared["status"] in (429, 503):
         retry_after = 1
-    return ApiFault(
-        path=regex,
+    return FaultSpec(
+        "api",
         method=method.upper() if isinstance(method, str) else None,
-        status=status,
+        route=None if route in (None, "", "*") else route.strip(),
+        path_regex=_regex(spec.get("path_regex"), "path_regex"),
         retry_after_s=None if retry_after is None else int(_float(retry_after, "retry_after_s")),
-        delay_s=delay,
-        budget=_budget(spec, now_ms),
-        probability=_probability(spec),
+        **shared,
     )
 
 
-def webhook_fault_from_json(spec: Mapping[str, Any], now_ms: int) -> WebhookFault:
-    """`{url, status | timeout | refuse | delay_s, times, after_s, for_s, probability}`."""
-    if not isinstance(spec, Mapping):
-        raise ValueError("a webhook fault must be an object")
-    _unknown(spec, _WEBHOOK_KEYS)
+def _webhook(spec: Mapping[str, Any], shared: dict[str, Any]) -> FaultSpec:
     url = spec.get("url")
-    status = None if spec.get("status") is None else _status(spec["status"])
-    timeout = spec.get("timeout") is True
-    refuse = spec.get("refuse") is True
-    delay = _float(spec.get("delay_s", 0), "delay_s", 0, _MAX_DELAY_S)
-    if status is None and not timeout and not refuse and delay == 0:
-        raise ValueError("a webhook fault needs a status, timeout, refuse or delay_s")
-    return WebhookFault(
+    timeout, refuse = _flag(spec.get("timeout"), "timeout"), _flag(spec.get("refuse"), "refuse")
+    if shared["status"] is None and not timeout and not refuse and shared["delay_s"] == 0:
+        raise FaultSpecError("a webhook fault needs a status, timeout, refuse or delay_s")
+    return FaultSpec(
+        "webhook",
         url=None if url in (None, "*") else _regex(url, "url"),
-        status=status,
         timeout=timeout,
         refuse=refuse,
-        delay_s=delay,
-        budget=_budget(spec, now_ms),
-        probability=_probability(spec),
+        **shared,
     )
 
 
+# -- the compact form -----------------------------------------------------------------------
 def _compact(text: str) -> tuple[str, dict[str, Any]]:
     """`TARGET=EFFECT[xN][@A[+F]]` → (target, the shared keys plus `effect`)."""
     target, sep, tail = text.rpartition("=")
     if not sep or not target.strip():
-        raise ValueError(f"fault {text!r}: expected TARGET=EFFECT")
+        raise FaultSpecError(f"fault {text!r}: expected TARGET=EFFECT")
     match = _TAIL.match(tail.strip())
     if match is None:
-        raise ValueError(f"fault {text!r}: cannot read {tail!r}")
+        raise FaultSpecError(f"fault {text!r}: cannot read {tail!r}")
     spec: dict[str, Any] = {"effect": match["effect"]}
     if match["times"] is not None:
         spec["times"] = int(match["times"])
@@ -234,7 +337,8 @@ def _webhook_compact(text: str) -> dict[str, Any]:
     return spec
 
 
-def _specs(text: str, compact: Any) -> list[dict[str, Any]]:
+def _objects(kind: str, text: str) -> list[Any]:
+    """The fault objects of a flag value: compact (`;`-separated) or JSON."""
     text = text.strip()
     if not text:
         return []
@@ -242,22 +346,82 @@ def _specs(text: str, compact: Any) -> list[dict[str, Any]]:
         try:
             data = json.loads(text)
         except ValueError as exc:
-            raise ValueError(f"fault spec is not valid JSON: {exc}") from None
+            raise FaultSpecError(f"fault spec is not valid JSON: {exc}") from None
         return list(data) if isinstance(data, list) else [data]
+    compact = _api_compact if kind == "api" else _webhook_compact
     return [compact(part) for part in re.split(r"[;\n]", text) if part.strip()]
+
+
+def fault_specs(kind: str, value: Any) -> list[FaultSpec]:
+    """Faults of one kind from a compact string (or JSON text), an object, or a list of
+    either; FaultSpecError says what is wrong (and, in a list, where)."""
+    items = value if isinstance(value, list) else [value]
+    out: list[FaultSpec] = []
+    for index, item in enumerate(items):
+        try:
+            objects = _objects(kind, item) if isinstance(item, str) else [item]
+            out.extend(fault_spec(kind, obj) for obj in objects)
+        except FaultSpecError as exc:
+            where = f"{kind}[{index}]: " if isinstance(value, list) else ""
+            raise FaultSpecError(f"{where}{exc}") from None
+    return out
+
+
+def faults_body_specs(body: Any) -> list[FaultSpec]:
+    """`{"api": ..., "webhook": ...}` (`webhooks` is the same list), one fault object with
+    `"kind": "api"|"webhook"`, or `{"faults": [such objects]}`: the control plane's body and a
+    scenario's `faults` section."""
+    if not isinstance(body, Mapping):
+        raise FaultSpecError("faults must be an object")
+    if "webhook" in body and "webhooks" in body:
+        raise FaultSpecError("give webhook or webhooks, not both")
+    groups = {"api": "api", "webhook": "webhook", "webhooks": "webhook"}
+    if any(key in body for key in groups):
+        extra = sorted(str(k) for k in set(body) - set(groups))
+        if extra:
+            raise FaultSpecError(f"unknown keys: {', '.join(extra)}; expected api and webhook")
+        return [s for key, kind in groups.items() if key in body for s in _group(kind, body[key])]
+    items = body.get("faults", [body])
+    out: list[FaultSpec] = []
+    for item in items if isinstance(items, list) else [items]:
+        kind = item.get("kind") if isinstance(item, Mapping) else None
+        if kind not in KINDS:
+            raise FaultSpecError('each fault needs "kind": "api" or "webhook"')
+        out.extend(fault_specs(kind, item))
+    return out
+
+
+def _group(kind: str, value: Any) -> list[FaultSpec]:
+    return fault_specs(kind, value) if value is not None else []
+
+
+# -- flags ----------------------------------------------------------------------------------
+_Fault = TypeVar("_Fault", ApiFault, WebhookFault)
+
+
+def _built(spec: FaultSpec, now_ms: int, kind: type[_Fault]) -> _Fault:
+    fault = spec.build(now_ms)
+    assert isinstance(fault, kind)
+    return fault
 
 
 def parse_api_faults(text: str, now_ms: int) -> list[ApiFault]:
     """Every API fault in a flag value (compact or JSON); ValueError names the bad one."""
-    return [api_fault_from_json(spec, now_ms) for spec in _specs(text, _api_compact)]
+    return [_built(spec, now_ms, ApiFault) for spec in fault_specs("api", text)]
 
 
 def parse_webhook_faults(text: str, now_ms: int) -> list[WebhookFault]:
-    return [webhook_fault_from_json(spec, now_ms) for spec in _specs(text, _webhook_compact)]
+    return [_built(spec, now_ms, WebhookFault) for spec in fault_specs("webhook", text)]
 
 
-class FaultSpecError(argparse.ArgumentTypeError, ValueError):
-    """A bad fault spec in a flag or environment variable (argparse shows the message)."""
+def api_fault_from_json(spec: Mapping[str, Any], now_ms: int) -> ApiFault:
+    """One API fault object (the keys of `API_KEYS`)."""
+    return _built(fault_spec("api", spec), now_ms, ApiFault)
+
+
+def webhook_fault_from_json(spec: Mapping[str, Any], now_ms: int) -> WebhookFault:
+    """One webhook fault object (the keys of `WEBHOOK_KEYS`)."""
+    return _built(fault_spec("webhook", spec), now_ms, WebhookFault)
 
 
 def _validated(text: str, parse: Callable[[str, int], list[Any]]) -> str:

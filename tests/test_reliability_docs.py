@@ -51,3 +51,32 @@ def test_the_control_plane_example_is_accepted() -> None:
     assert example is not None
     faults = faults_from_body(json.loads(example.group(1)), 0)
     assert [type(f).__name__ for f in faults] == ["ApiFault", "WebhookFault"]
+
+
+def test_the_scenario_fault_example_builds_the_faults_it_describes() -> None:
+    from emulator.faults import FaultBook
+    from emulator.scenario import parse_scenario
+    from emulator.scenario.loader import read_tree
+    from emulator.scenario.world import load_faults
+
+    (block,) = re.findall(r"```yaml\n(.*?)```", DOC, re.DOTALL)
+    scenario = parse_scenario(read_tree(block, "faults.yaml"), "faults.yaml")
+    book = FaultBook()
+    load_faults(book, scenario.world.faults, 0)
+    down, timeouts = book.webhook
+    assert (down.url, down.status, down.budget.start_ms, down.budget.end_ms) == (
+        "/call", 503, 10_000, 70_000,
+    )  # fmt: skip
+    assert timeouts.timeout and timeouts.budget.times == 2
+    create, play = book.api
+    assert (create.method, create.status, create.retry_after_s, create.budget.times) == (
+        "POST", 429, 2, 1,
+    )  # fmt: skip
+    assert play.probability == 0.5 and play.matches("PUT", "/v1/broadcast/b/call/v/play")
+
+
+def test_the_json_serve_example_is_probabilistic() -> None:
+    line = next(x for x in _serve_lines() if "probability" in x)
+    emulator = World(settings_from_args(build_parser().parse_args(shlex.split(line)[1:])))
+    (fault,) = emulator.faults.webhook
+    assert (fault.url, fault.status, fault.probability) == ("/call", 500, 0.2)

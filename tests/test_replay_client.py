@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from emulator.replay.client import create_body
+from emulator.replay.runner import ReplayOptions, ReplayResult, replay
 from emulator.scenario import parse_scenario
-from emulator.scenario.client import create_body
 from emulator.scenario.loader import read_tree
-from emulator.scenario.runner import ReplayOptions, ReplayResult, replay
 
 
 async def _replay(text: str, **options: Any) -> ReplayResult:

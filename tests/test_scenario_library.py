@@ -7,9 +7,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from emulator.replay.runner import ReplayOptions, replay
 from emulator.scenario import json_schema, load_scenario
 from emulator.scenario.loader import read_tree
-from emulator.scenario.runner import ReplayOptions, replay
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = sorted((ROOT / "scenarios").glob("*.yaml"))

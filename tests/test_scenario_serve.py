@@ -22,7 +22,7 @@ rules:
     attempts: [busy, human]
 faults:
   api:
-    - path: "/broadcast$"
+    - route: /broadcast
       method: POST
       status: 429
       retry_after_s: 1

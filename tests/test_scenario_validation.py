@@ -22,8 +22,9 @@ EXPECTED = {
     "unknown-key.yaml": ["timings.ring_time: unknown key; expected one of ring_s"],
     "negative-ring.yaml": ["rules[0].ring_s: must be >= 0"],
     "bad-fault.yaml": [
-        "faults.webhooks[0]: a fault needs status, timeout or delay_s",
-        "faults.api[0]: timeout does not apply to api faults",
+        "faults.webhooks[0]: a webhook fault needs a status, timeout, refuse or delay_s",
+        "faults.api[0]: timeout does not apply to api faults (use delay_s)",
+        "faults.api[1]: path is no longer a fault key",
     ],
     "bad-client.yaml": [
         "client.broadcasts[0].numbers[1]: 'not-a-number' is not a phone number",

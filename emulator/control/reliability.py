@@ -10,12 +10,7 @@ from aiohttp import web
 from emulator.api.middleware import WORLD, read_json, scoped
 from emulator.api.responses import json_response
 from emulator.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
-from emulator.fault_specs import (
-    api_fault_from_json,
-    parse_api_faults,
-    parse_webhook_faults,
-    webhook_fault_from_json,
-)
+from emulator.fault_specs import faults_body_specs
 from emulator.faults import ApiFault, WebhookFault
 
 __all__ = ["ReliabilityHandlers", "faults_from_body", "reliability_routes"]
@@ -23,44 +18,12 @@ __all__ = ["ReliabilityHandlers", "faults_from_body", "reliability_routes"]
 Fault = ApiFault | WebhookFault
 
 
-def _many(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list) else [value]
-
-
-def _of_kind(kind: str, value: Any, now_ms: int) -> list[Fault]:
-    """Faults of one kind from a compact string, an object, or a list of either."""
-    out: list[Fault] = []
-    for item in _many(value):
-        if isinstance(item, str):
-            parse = parse_api_faults if kind == "api" else parse_webhook_faults
-            out.extend(parse(item, now_ms))
-        elif isinstance(item, Mapping):
-            spec = {k: v for k, v in item.items() if k != "kind"}
-            build = api_fault_from_json if kind == "api" else webhook_fault_from_json
-            out.append(build(spec, now_ms))
-        else:
-            raise ValueError(f"a {kind} fault must be an object or a compact string")
-    return out
-
-
 def faults_from_body(body: Mapping[str, Any], now_ms: int) -> list[Fault]:
-    """`{"api": [...], "webhook": [...]}`, or one fault object with `"kind": "api"|"webhook"`,
-    or `{"faults": [such objects]}`; ValueError says what is wrong."""
-    if "api" in body or "webhook" in body:
-        extra = sorted(set(body) - {"api", "webhook"})
-        if extra:
-            raise ValueError(f"unknown keys: {', '.join(extra)}")
-        return _of_kind("api", body.get("api", []), now_ms) + _of_kind(
-            "webhook", body.get("webhook", []), now_ms
-        )
-    items = body.get("faults", [body])
-    out: list[Fault] = []
-    for item in _many(items):
-        kind = item.get("kind") if isinstance(item, Mapping) else None
-        if kind not in ("api", "webhook"):
-            raise ValueError('each fault needs "kind": "api" or "webhook"')
-        out.extend(_of_kind(kind, item, now_ms))
-    return out
+    """`{"api": [...], "webhook": [...]}` (compact strings or objects, one or a list), one fault
+    object with `"kind": "api"|"webhook"`, or `{"faults": [such objects]}`, built with their
+    windows counted from `now_ms`; ValueError says what is wrong (the grammar of
+    `emulator.fault_specs`, the same as flags and scenario files)."""
+    return [spec.build(now_ms) for spec in faults_body_specs(body)]
 
 
 SaveState = Callable[[], Awaitable[dict[str, Any]]]

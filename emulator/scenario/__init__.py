@@ -1,5 +1,6 @@
-"""Scenarios: YAML/JSON files that describe a world (callee rules, prompts, faults) and, for
-`replay` (`emulator.scenario.runner`), a client script with expectations.
+"""Scenarios: the file format (YAML/JSON) and its application to a world. A file describes a world
+(callee rules, prompts, timings, faults) and, for `replay` (the test runner in `emulator.replay`),
+a client script with expectations.
 
 The names below are imported on first use (PEP 562), so that `serve` without a scenario does not
 load YAML, the schema and the loader at start-up.

@@ -21,12 +21,16 @@ import yaml
 
 from emulator.config import OPTIONS, Settings, field_name, option
 from emulator.domain.behaviour import Timings
+from emulator.fault_specs import FaultSpec, FaultSpecError, fault_specs
+from emulator.scenario.expectations import parse_expectations
 from emulator.scenario.limits import SCENARIO_CAP, FileAccess, FileRefused, check_tree, read_capped
-from emulator.scenario.model import BroadcastSpec, FaultSpec, Reaction, Scenario, World
+from emulator.scenario.model import BroadcastSpec, Reaction, Scenario, World
+from emulator.scenario.names import EventNames
 from emulator.scenario.numbers import parse_source
-from emulator.scenario.rules import opt_int, parse_rules
+from emulator.scenario.ranges import is_range, range_numbers
+from emulator.scenario.rules import parse_rules
 from emulator.scenario.schema import SCHEMA_VERSION, Issue, Node, ScenarioError, Tracker
-from emulator.scenario.script import parse_broadcasts, parse_expectations, parse_reactions
+from emulator.scenario.script import parse_broadcasts, parse_reactions
 from emulator.scenario.values import apply_overrides, substitute
 
 __all__ = [
@@ -203,12 +207,14 @@ def _build(root: Node, source: str, files: FileAccess, names: dict[str, Any]) ->
         faults=_faults(root.get("faults")),
     )
     settings["timings"] = world.timings
+    forced = settings.get("completion_state")
+    event_names = EventNames((forced,) if forced else ())
     client = root.get("client")
     broadcasts: tuple[BroadcastSpec, ...] = ()
     reactions: tuple[Reaction, ...] = ()
     if client is not None and client.mapping(("broadcasts", "reactions")):
         broadcasts = parse_broadcasts(client.get("broadcasts"), files, tuple(groups))
-        reactions = parse_reactions(client.get("reactions"))
+        reactions = parse_reactions(client.get("reactions"), event_names)
     name = root.get("name")
     description = root.get("description")
     return Scenario(
@@ -219,7 +225,7 @@ def _build(root: Node, source: str, files: FileAccess, names: dict[str, Any]) ->
         settings=settings,
         broadcasts=broadcasts,
         reactions=reactions,
-        expect=parse_expectations(root.get("expect")),
+        expect=parse_expectations(root.get("expect"), event_names),
         vars=names,
         base_dir=files.base_dir,
     )
@@ -256,13 +262,21 @@ def _settings_layer(root: Node) -> dict[str, Any]:
 def _setting(layer: dict[str, Any], name: str, node: Node) -> None:
     value = node.value
     if isinstance(value, list):
-        value = ",".join(str(v) for v in value)
+        value = ",".join(_listed(node) if name == "cli_numbers" else (str(v) for v in value))
     try:
         parsed = option(name).parse(str(value).lower() if isinstance(value, bool) else str(value))
     except (ValueError, TypeError) as exc:
         node.error(f"invalid value {value!r}: {exc}")
         return
     layer[field_name(name)] = parsed
+
+
+def _listed(node: Node) -> list[str]:
+    """A list of numbers as text, each range replaced by its numbers."""
+    out: list[str] = []
+    for item in node.elements():
+        out.extend(range_numbers(item) if is_range(item.value) else (str(item.value),))
+    return out
 
 
 def _clock(layer: dict[str, Any], node: Node) -> None:
@@ -300,66 +314,22 @@ def _groups(node: Node | None, files: FileAccess) -> dict[str, Any]:
 
 
 # -- faults ----------------------------------------------------------------------------
-_FAULT_KEYS = (
-    "url", "path", "method", "status", "timeout", "delay_s", "retry_after_s", "times",
-    "from_s", "until_s",
-)  # fmt: skip
+_FAULT_GROUPS = {"api": "api", "webhook": "webhook", "webhooks": "webhook"}
 
 
 def _faults(node: Node | None) -> tuple[FaultSpec, ...]:
-    if node is None or not node.mapping(("webhooks", "api")):
+    """`{api: [...], webhook: [...]}`: compact strings or objects, as the control plane takes
+    them (`emulator.fault_specs`); `webhooks` is the same list as `webhook`."""
+    if node is None or not node.mapping(tuple(_FAULT_GROUPS)):
         return ()
+    if node.get("webhook") is not None and node.get("webhooks") is not None:
+        node.error("give webhook or webhooks, not both")
     out: list[FaultSpec] = []
-    for kind, key in (("webhook", "webhooks"), ("api", "api")):
-        group = node.get(key)
-        if group is not None:
-            out.extend(f for child in group.elements() if (f := _fault(kind, child)) is not None)
+    for key, group in node.items():
+        items = list(group.elements()) if isinstance(group.value, list) else [group]
+        for item in items:
+            try:
+                out.extend(fault_specs(_FAULT_GROUPS[key], item.value))
+            except FaultSpecError as exc:
+                item.error(str(exc))
     return tuple(out)
-
-
-def _fault(kind: str, node: Node) -> FaultSpec | None:
-    if not node.mapping(_FAULT_KEYS):
-        return None
-    target_key = "url" if kind == "webhook" else "path"
-    for key in ("url", "path", "method", "retry_after_s", "timeout"):
-        wrong = key == ("path" if kind == "webhook" else "url") or (
-            kind == "webhook" and key in ("method", "retry_after_s")
-        )
-        if wrong and node.get(key) is not None:
-            node.error(f"{key} does not apply to {kind} faults")
-    if kind == "api" and node.get("timeout") is not None:
-        node.error("timeout does not apply to api faults (use delay_s)")
-    target = node.get(target_key)
-    if target is not None:
-        try:
-            re.compile(target.text())
-        except re.error as exc:
-            target.error(f"not a regular expression: {exc}")
-    status = node.get("status")
-    code = status.integer(500, minimum=100) if status is not None else None
-    if code is not None and code > 599:
-        node.error("status must be an HTTP status (100-599)")
-    spec = FaultSpec(
-        kind=kind,
-        target=target.text() if target is not None else None,
-        method=_text_or_none(node.get("method")),
-        status=code,
-        timeout=_flag(node.get("timeout")),
-        delay_s=_opt_number(node, "delay_s") or 0.0,
-        retry_after_s=opt_int(node, "retry_after_s"),
-        times=opt_int(node, "times"),
-        from_s=_opt_number(node, "from_s"),
-        until_s=_opt_number(node, "until_s"),
-    )
-    if spec.status is None and not spec.timeout and spec.delay_s <= 0:
-        node.error("a fault needs status, timeout or delay_s")
-    return spec
-
-
-def _text_or_none(node: Node | None) -> str | None:
-    return None if node is None else node.text()
-
-
-def _opt_number(node: Node, key: str) -> float | None:
-    child = node.get(key)
-    return None if child is None else child.number()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.domain.behaviour import Timings
+from emulator.fault_specs import FaultSpec
 
 __all__ = [
     "Action",
@@ -17,16 +18,23 @@ __all__ = [
     "EventMatch",
     "Expectations",
     "FaultSpec",
+    "FieldTest",
     "Match",
+    "MatchExpectation",
     "Mix",
+    "NumberExpectation",
     "NumberSource",
+    "NumbersExpectation",
     "Reaction",
     "Rule",
     "Scenario",
+    "Seconds",
+    "SequenceExpectation",
     "World",
 ]
 
 BRIDGE_OUTCOMES = ("answer", "busy", "no_answer", "invalid")
+_AFTER_EVERY = frozenset({"number", "broadcast", "attempt"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,22 +123,6 @@ class NumberSource:
 
 
 @dataclass(frozen=True, slots=True)
-class FaultSpec:
-    """A webhook (`kind="webhook"`) or API (`kind="api"`) fault, by count and/or window."""
-
-    kind: str
-    target: str | None = None  # URL regex (webhook) or path regex (api)
-    method: str | None = None
-    status: int | None = None
-    timeout: bool = False
-    delay_s: float = 0.0
-    retry_after_s: int | None = None
-    times: int | None = None
-    from_s: float | None = None
-    until_s: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class World:
     """The part of a scenario a running emulator can load: callee rules, prompts, faults."""
 
@@ -144,18 +136,48 @@ class World:
 
 
 @dataclass(frozen=True, slots=True)
-class EventMatch:
-    """Which webhook events a reaction or an expectation is about; None = any."""
+class FieldTest:
+    """One key of an `on` / `match` filter: the value it reads and what that value must be.
 
-    event: str | None = None  # state or playstate
-    state: str | None = None
-    playstate: str | None = None
-    prompt_ref: str | None = None
-    digit: str | None = None
-    every: int | None = None  # the 1-based position of the number in its broadcast is a multiple
-    number: str | None = None
-    broadcast: str | None = None
-    attempt: int | None = None
+    `key` is as written: a payload field or dotted path (`resultSet.successfull_calls`), or one
+    of the derived keys `event` (`state` or `playstate`), `number` (the dialled number),
+    `broadcast` (the script's name for it) and `digit` (`digit` or `digits`).
+    """
+
+    key: str
+    op: str  # "equals" (any of `values`) | "regex" | "exists"
+    values: tuple[Any, ...] = ()
+    pattern: str = ""
+    exists: bool = True
+
+    def describe(self) -> str:
+        if self.op == "regex":
+            return f"{self.key}~/{self.pattern}/"
+        if self.op == "exists":
+            return f"{self.key} {'exists' if self.exists else 'absent'}"
+        if len(self.values) == 1:
+            return f"{self.key}={self.values[0]}"
+        shown = ", ".join(str(v) for v in self.values[:5])
+        more = f", ... ({len(self.values)} values)" if len(self.values) > 5 else ""
+        return f"{self.key} in [{shown}{more}]"
+
+
+@dataclass(frozen=True, slots=True)
+class EventMatch:
+    """Which webhook events a reaction or an expectation is about: every test holds, and
+    (with `every`) the number's 1-based position in its broadcast is a multiple of it."""
+
+    tests: tuple[FieldTest, ...] = ()
+    every: int | None = None
+
+    def describe(self) -> str:
+        """`state=connected, every=10, broadcast=sales`: the keys in the order check names have
+        always listed them (`every` before `number` and `broadcast`)."""
+        parts = [t.describe() for t in self.tests]
+        if self.every is not None:
+            later = (i for i, t in enumerate(self.tests) if t.key in _AFTER_EVERY)
+            parts.insert(next(later, len(parts)), f"every={self.every}")
+        return ", ".join(parts) or "any event"
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,17 +228,89 @@ class Count:
 
 
 @dataclass(frozen=True, slots=True)
+class Seconds:
+    """An expected virtual time in seconds since the replay started: exact (`low == high`), a
+    range, or `none` (nothing happened, e.g. a number never dialled)."""
+
+    low: float | None = None
+    high: float | None = None
+    none: bool = False
+
+    def holds(self, value: float | None) -> bool:
+        if value is None or self.none:
+            return value is None and self.none
+        ms = round(value * 1000)
+        low = self.low is None or ms >= round(self.low * 1000)
+        return low and (self.high is None or ms <= round(self.high * 1000))
+
+    def describe(self) -> str:
+        if self.none:
+            return "never"
+        if self.low == self.high:
+            return f"{self.low:g} s"
+        if self.high is None:
+            return f">= {self.low:g} s"
+        if self.low is None:
+            return f"<= {self.high:g} s"
+        return f"between {self.low:g} and {self.high:g} s"
+
+
+@dataclass(frozen=True, slots=True)
+class MatchExpectation:
+    """An `event_matches` entry: how many events match, and when and how they differ."""
+
+    match: EventMatch
+    count: Count
+    at_s: float | None = None  # every matched event happened at this virtual second
+    min_s: float | None = None
+    max_s: float | None = None
+    distinct: str | None = None  # every matched event has another value of this field
+
+    @property
+    def timed(self) -> bool:
+        return self.at_s is not None or self.min_s is not None or self.max_s is not None
+
+
+@dataclass(frozen=True, slots=True)
+class NumberExpectation:
+    result: str | None = None
+    attempts: Count | None = None
+    ended_at_s: Seconds | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NumbersExpectation:
+    """One key of `numbers`: a number, or a range standing for each of its numbers."""
+
+    key: str
+    numbers: tuple[str, ...]
+    wanted: NumberExpectation
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceExpectation:
+    """One key of `sequences`: a number (or each number of a range) and its event names."""
+
+    key: str
+    numbers: tuple[str, ...]
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Expectations:
     completed: Count | None = None
     completion: dict[str, Count] = field(default_factory=dict)  # successful / failed / total
     broadcasts: dict[str, dict[str, Any]] = field(default_factory=dict)
     results: dict[str, Count] = field(default_factory=dict)  # by reason: success, Busy, ...
-    numbers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    numbers: tuple[NumbersExpectation, ...] = ()
     events: dict[str, Count] = field(default_factory=dict)
-    event_matches: tuple[tuple[EventMatch, Count], ...] = ()
-    sequences: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    event_matches: tuple[MatchExpectation, ...] = ()
+    sequences: tuple[SequenceExpectation, ...] = ()
     no_lost_webhooks: bool = False
     max_virtual_s: float | None = None
+    min_virtual_s: float | None = None
+    virtual_s: float | None = None
+    deterministic: bool = False
 
     @property
     def empty(self) -> bool:

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from emulator.api.dialects import normalise_number
 from emulator.scenario.limits import CSV_CAP, FileAccess
 from emulator.scenario.model import NumberSource
+from emulator.scenario.ranges import is_range, range_numbers
 from emulator.scenario.schema import Node
 
 __all__ = ["COUNTRIES", "csv_numbers", "generate_numbers", "parse_source", "resolve_numbers"]
@@ -71,8 +72,11 @@ def _number_list(node: Node) -> tuple[str, ...]:
         items = [Node(part.strip(), node.path, node.tracker) for part in node.value.split(",")]
     else:
         items = list(node.elements())
-    out = []
+    out: list[str] = []
     for item in items:
+        if is_range(item.value):  # "+15550100..+15550199": every number of the range
+            out.extend(range_numbers(item))
+            continue
         number = normalise_number(item.value)
         if number is None:
             item.error(f"{item.value!r} is not a phone number (4-20 digits, one leading +)")

@@ -1,4 +1,4 @@
-"""Parsing the client script (broadcasts to create, reactions to events) and the expectations."""
+"""Parsing the client script: the broadcasts to create and the reactions to events."""
 
 from __future__ import annotations
 
@@ -7,42 +7,20 @@ from typing import Any
 
 from emulator.api.dialects import normalise_number
 from emulator.scenario.limits import FileAccess
-from emulator.scenario.model import (
-    Action,
-    BroadcastSpec,
-    Count,
-    EventMatch,
-    Expectations,
-    NumberSource,
-    Reaction,
-)
+from emulator.scenario.matches import parse_event_match
+from emulator.scenario.model import Action, BroadcastSpec, NumberSource, Reaction
+from emulator.scenario.names import EventNames
 from emulator.scenario.numbers import parse_source
 from emulator.scenario.schema import Node
 
-__all__ = [
-    "DIALECTS",
-    "RESULT_REASONS",
-    "parse_broadcasts",
-    "parse_event_match",
-    "parse_expectations",
-    "parse_reactions",
-]
+__all__ = ["DIALECTS", "parse_broadcasts", "parse_reactions"]
 
 DIALECTS = ("documented", "2020", "2023", "v2")
-RESULT_REASONS = ("success", "Busy", "NoAnswer", "AMD", "Invalid", "Stopped")
 _BROADCAST_KEYS = (
     "name", "numbers", "dialect", "from", "play", "retries", "event_path", "call_path", "body",
     "at_s", "stop_at_s",
 )  # fmt: skip
-_MATCH_KEYS = (
-    "event", "state", "playstate", "prompt_ref", "digit", "every", "number", "broadcast", "attempt",
-)  # fmt: skip
 _ACTIONS = ("play", "connect", "hangup", "stop", "wait")
-PLAYSTATES = ("initiated", "playfinished", "failederror", "menutimeout", "digitcollected")
-_EXPECT_KEYS = (
-    "completed", "completion", "broadcasts", "results", "numbers", "events", "event_matches",
-    "sequences", "no_lost_webhooks", "max_virtual_s",
-)  # fmt: skip
 
 
 # -- broadcasts ------------------------------------------------------------------------
@@ -127,13 +105,14 @@ def _number(node: Node | None) -> float | None:
 
 
 # -- reactions -------------------------------------------------------------------------
-def parse_reactions(node: Node | None) -> tuple[Reaction, ...]:
-    pairs = _pairs(node, ("on", "do"), "a reaction needs on and do")
-    return tuple(Reaction(parse_event_match(on), _actions(do)) for on, do in pairs)
+def parse_reactions(node: Node | None, names: EventNames) -> tuple[Reaction, ...]:
+    found = _pairs(node, ("on", "do"), "a reaction needs on and do")
+    return tuple(Reaction(parse_event_match(on, names), _actions(do)) for on, do in found)
 
 
-def _pairs(node: Node | None, keys: tuple[str, str], missing: str) -> Iterator[tuple[Node, Node]]:
-    """The two values of each list element that is a mapping of exactly `keys`, both given."""
+def _pairs(node: Node | None, keys: tuple[str, ...], missing: str) -> Iterator[tuple[Node, Node]]:
+    """The first two values of each list element that is a mapping of `keys` (the first two
+    required): elements with other keys are reported."""
     if node is None:
         return
     for child in node.elements():
@@ -144,27 +123,6 @@ def _pairs(node: Node | None, keys: tuple[str, str], missing: str) -> Iterator[t
             child.error(missing)
             continue
         yield first, second
-
-
-def parse_event_match(node: Node) -> EventMatch:
-    """`connected` (a state or playstate name) or `{state, playstate, prompt_ref, digit, ...}`."""
-    if isinstance(node.value, str):
-        return EventMatch(event=node.value)
-    if not node.mapping(_MATCH_KEYS):
-        return EventMatch()
-    values: dict[str, Any] = {}
-    for key, child in node.items():
-        if key in ("every", "attempt"):
-            values[key] = child.integer(1, minimum=1)
-        elif key == "number":
-            values[key] = normalise_number(child.value)
-            if values[key] is None:
-                child.error(f"{child.value!r} is not a phone number")
-        elif key == "playstate":
-            values[key] = child.choice(PLAYSTATES, "playstate")
-        else:
-            values[key] = child.text()
-    return EventMatch(**values)
 
 
 def _actions(node: Node) -> tuple[Action, ...]:
@@ -194,100 +152,3 @@ def _action(node: Node) -> Action | None:
     if kind == "connect" and normalise_number(body.get("to")) is None:
         child.error("connect needs to: a phone number")
     return Action(kind, body=body)
-
-
-# -- expectations ----------------------------------------------------------------------
-def parse_expectations(node: Node | None) -> Expectations:
-    if node is None or not node.mapping(_EXPECT_KEYS):
-        return Expectations()
-    get = node.get
-    completed = get("completed")
-    lost = get("no_lost_webhooks")
-    max_virtual = get("max_virtual_s")
-    return Expectations(
-        completed=_count(completed) if completed is not None else None,
-        completion=_counts(get("completion"), ("successful", "failed", "total")),
-        broadcasts=_per_broadcast(get("broadcasts")),
-        results=_counts(get("results"), RESULT_REASONS),
-        numbers=_per_number(get("numbers")),
-        events=_counts(get("events"), None),
-        event_matches=_event_matches(get("event_matches")),
-        sequences=_sequences(get("sequences")),
-        no_lost_webhooks=lost.boolean() if lost is not None else False,
-        max_virtual_s=max_virtual.number() if max_virtual is not None else None,
-    )
-
-
-def _count(node: Node) -> Count:
-    if isinstance(node.value, Mapping):
-        if not node.mapping(("min", "max")):
-            return Count()
-        low, high = node.get("min"), node.get("max")
-        return Count(low.integer() if low else None, high.integer() if high else None)
-    value = node.integer()
-    return Count(value, value)
-
-
-def _counts(node: Node | None, keys: tuple[str, ...] | None) -> dict[str, Count]:
-    if node is None or not node.mapping(keys):
-        return {}
-    return {key: _count(child) for key, child in node.items()}
-
-
-def _per_broadcast(node: Node | None) -> dict[str, dict[str, Any]]:
-    if node is None or not node.mapping():
-        return {}
-    out: dict[str, dict[str, Any]] = {}
-    for name, child in node.items():
-        if not child.mapping(("state", "successful", "failed", "total")):
-            continue
-        entry: dict[str, Any] = {}
-        for key, value in child.items():
-            if key == "state":
-                entry[key] = value.choice(("completed", "stopped"), "broadcast state")
-            else:
-                entry[key] = _count(value)
-        out[name] = entry
-    return out
-
-
-def _per_number(node: Node | None) -> dict[str, dict[str, Any]]:
-    if node is None or not node.mapping(numeric_keys=True):
-        return {}
-    out: dict[str, dict[str, Any]] = {}
-    for raw, child in node.items():
-        number = normalise_number(raw)
-        if number is None:
-            child.error(f"{raw!r} is not a phone number")
-            continue
-        if isinstance(child.value, str):
-            out[number] = {"result": child.choice(RESULT_REASONS, "result")}
-            continue
-        if not child.mapping(("result", "attempts")):
-            continue
-        entry: dict[str, Any] = {}
-        result, attempts = child.get("result"), child.get("attempts")
-        if result is not None:
-            entry["result"] = result.choice(RESULT_REASONS, "result")
-        if attempts is not None:
-            entry["attempts"] = _count(attempts)
-        out[number] = entry
-    return out
-
-
-def _event_matches(node: Node | None) -> tuple[tuple[EventMatch, Count], ...]:
-    pairs = _pairs(node, ("match", "count"), "needs match and count")
-    return tuple((parse_event_match(match), _count(count)) for match, count in pairs)
-
-
-def _sequences(node: Node | None) -> dict[str, tuple[str, ...]]:
-    if node is None or not node.mapping(numeric_keys=True):
-        return {}
-    out: dict[str, tuple[str, ...]] = {}
-    for raw, child in node.items():
-        number = normalise_number(raw)
-        if number is None:
-            child.error(f"{raw!r} is not a phone number")
-            continue
-        out[number] = tuple(item.text() for item in child.elements())
-    return out

@@ -18,8 +18,9 @@ from emulator.domain.behaviour import (
     Outcome,
     Timings,
 )
+from emulator.fault_specs import FaultSpec
 from emulator.faults import ApiFault, FaultBook, WebhookFault
-from emulator.scenario.model import FaultSpec, NumberSource, Rule, Scenario, World, pick
+from emulator.scenario.model import NumberSource, Rule, Scenario, World, pick
 from emulator.scenario.numbers import resolve_numbers
 
 __all__ = ["ScenarioBehaviour", "WorldTarget", "apply_world", "load_faults", "resolve_groups"]
@@ -127,20 +128,11 @@ def _first(value: int | None, default: int) -> int:
 
 
 def load_faults(book: FaultBook, faults: tuple[FaultSpec, ...], origin_ms: int) -> list[Any]:
-    """Add scenario faults to `book`; windows count from `origin_ms`. Returns what was added."""
+    """Add scenario faults to `book`, built by the one fault grammar (`emulator.fault_specs`)
+    with their windows counted from `origin_ms`. Returns what was added."""
     added: list[WebhookFault | ApiFault] = []
     for spec in faults:
-        start = None if spec.from_s is None else origin_ms + int(spec.from_s * 1000)
-        end = None if spec.until_s is None else origin_ms + int(spec.until_s * 1000)
-        budget = FaultBook.budget(spec.times, start, end)
-        if spec.kind == "webhook":
-            fault: WebhookFault | ApiFault = WebhookFault(
-                spec.target, spec.status, spec.timeout, spec.delay_s, budget
-            )
-        else:
-            fault = ApiFault(
-                spec.target, spec.method, spec.status, spec.retry_after_s, spec.delay_s, budget
-            )
+        fault = spec.build(origin_ms)
         book.add(fault)
         added.append(fault)
     return added

@@ -1,30 +1,36 @@
 """Replay: run a scenario in-process against a real emulator server and check its expectations.
 
-The emulator listens on 127.0.0.1 (port 0 unless asked), the built-in client's webhook receiver
-on another free port; the client creates the script's broadcasts and reacts to events through the
-real HTTP API. With `app_url`, the user's own app receives the webhooks and plays the client.
+The emulator is the testing kit's `EmulatorServer` on 127.0.0.1 (port 0 unless asked), the
+built-in client's webhook receiver on another free port; the client creates the script's
+broadcasts and reacts to events through the real HTTP API. With `app_url`, the user's own app
+receives the webhooks and plays the client. With `expect.deterministic`, the scenario runs twice
+and the two event logs must be the same bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
-from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from aiohttp import web
 
 from emulator.config import Settings, load_settings
-from emulator.scenario.client import ClientError, ScriptClient, create_body
-from emulator.scenario.expect import Check, RunFacts, check_expectations
+from emulator.replay.client import ClientError, ScriptClient, create_body
+from emulator.replay.expect import Check, RunFacts, check_expectations
+from emulator.replay.facts import collect_facts, record_delivery_log, summary
+from emulator.replay.progress import Progress
+from emulator.replay.record import TIMELINE_NUMBERS, EventRecorder, Timeline
 from emulator.scenario.model import BroadcastSpec, Scenario
 from emulator.scenario.numbers import resolve_numbers
-from emulator.scenario.record import EventRecorder
 from emulator.scenario.world import ScenarioBehaviour, load_faults
 from emulator.sim.clock import ClockMode
 from emulator.testing.server import EmulatorServer
-from emulator.world import World
+
+if TYPE_CHECKING:  # the world the testing kit serves; only its public attributes are read
+    from emulator.world import World
 
 __all__ = ["ReplayOptions", "ReplayResult", "replay", "replay_settings"]
 
@@ -39,6 +45,8 @@ class ReplayOptions:
     timeout_s: float = 600.0  # wall-clock limit of the whole run
     keep_log: bool = False  # keep every event for the JSON-lines log
     progress: TextIO | None = None  # where to draw a progress bar (stderr), or None
+    keep_timeline: bool = False  # keep each number's events for the HTML page
+    timeline_numbers: int = TIMELINE_NUMBERS  # numbers per broadcast drawn row by row
 
 
 @dataclass(slots=True)
@@ -49,6 +57,7 @@ class ReplayResult:
     summary: dict[str, Any]
     log_lines: list[str] = field(default_factory=list)
     emulator_url: str = ""
+    timeline: Timeline | None = None
 
     @property
     def passed(self) -> bool:
@@ -69,9 +78,40 @@ def replay_settings(scenario: Scenario, options: ReplayOptions) -> Settings:
 
 
 async def replay(scenario: Scenario, options: ReplayOptions | None = None) -> ReplayResult:
+    """Run `scenario` and check its expectations (twice, with `deterministic: true`)."""
     options = options or ReplayOptions()
     if not scenario.broadcasts:
         raise ValueError(f"{scenario.source}: nothing to replay: client.broadcasts is empty")
+    if not scenario.expect.deterministic:
+        return await _replay_once(scenario, options)
+    first = await _replay_once(scenario, dataclasses.replace(options, keep_log=True))
+    second = await _replay_once(
+        scenario, dataclasses.replace(options, keep_log=True, keep_timeline=False, progress=None)
+    )
+    first.checks.append(_same_logs(first.log_lines, second.log_lines))
+    if not options.keep_log:
+        first.log_lines = []
+    return first
+
+
+def _same_logs(one: list[str], two: list[str]) -> Check:
+    """Byte-identical event logs; otherwise the first line that differs, in both runs."""
+    expected = "two runs with byte-identical event logs"
+    if one == two:
+        return Check("deterministic", True, expected, f"{len(one)} identical lines")
+    line = next((i for i, (a, b) in enumerate(zip(one, two, strict=False)) if a != b), None)
+    if line is None:
+        actual = f"run 1 has {len(one)} lines, run 2 has {len(two)}"
+    else:
+        actual = f"line {line + 1} differs: run 1 {_cut(one[line])}; run 2 {_cut(two[line])}"
+    return Check("deterministic", False, expected, actual)
+
+
+def _cut(line: str, limit: int = 400) -> str:
+    return line if len(line) <= limit else line[:limit] + "..."
+
+
+async def _replay_once(scenario: Scenario, options: ReplayOptions) -> ReplayResult:
     settings = replay_settings(scenario, options)
     ordered = {
         name: resolve_numbers(src, scenario.world.groups, settings.seed)
@@ -100,10 +140,16 @@ async def _run(
     groups: dict[str, tuple[str, ...]],
 ) -> ReplayResult:
     em = server.emulator
-    behaviour.faults = load_faults(em.faults, scenario.world.faults, em.clock.now_ms)
+    origin = em.clock.now_ms  # "since the replay started": fault windows and expected times
+    behaviour.faults = load_faults(em.faults, scenario.world.faults, origin)
     expect = scenario.expect
+    sequenced = [n for entry in expect.sequences for n in entry.numbers]
     recorder = EventRecorder(
-        options.keep_log, expect.sequences.keys(), tuple(m for m, _ in expect.event_matches)
+        options.keep_log,
+        sequenced,
+        expect.event_matches,
+        options.keep_timeline,
+        options.timeline_numbers,
     )
     client = ScriptClient(server, () if options.app_url else scenario.reactions, recorder)
     receiver: web.AppRunner | None = None
@@ -119,20 +165,20 @@ async def _run(
         try:
             await _create_all(scenario, client, em, base_url, groups)
         except ClientError as exc:
-            finished, reason = False, str(exc)
+            outcome = (False, str(exc))
         else:
-            finished, reason = await _wait(em, client, len(scenario.broadcasts), options, wall0)
+            outcome = await _wait(em, client, len(scenario.broadcasts), options, wall0)
     finally:
         await client.close()
         if receiver is not None:
             await receiver.cleanup()
     if options.app_url:
-        _replay_delivery_log(em, recorder)
-    facts = _facts(scenario, em, client, recorder, finished, reason)
+        record_delivery_log(em, recorder)
+    facts = collect_facts(scenario, em, client, recorder, outcome, origin)
     checks = check_expectations(expect, facts)
-    summary = _summary(scenario, em, facts, time.monotonic() - wall0)
+    figures = summary(scenario, em, facts, time.monotonic() - wall0)
     lines = recorder.log_lines() if options.keep_log else []
-    return ReplayResult(scenario, facts, checks, summary, lines, server.url)
+    return ReplayResult(scenario, facts, checks, figures, lines, server.url, recorder.timeline)
 
 
 async def _create_all(
@@ -153,11 +199,11 @@ async def _create_all(
                 numbers = resolve_numbers(spec.numbers, scenario.world.groups, em.settings.seed)
             body = create_body(spec, numbers, base_url)
             if spec.at_s > 0:
-                _create_later(client, em, spec, body, order, start + int(spec.at_s * 1000))
+                _create_later(client, em, spec, body, order, start + round(spec.at_s * 1000))
                 continue
             bid = await client.create(spec, body, order)
             if spec.stop_at_s is not None:
-                client.schedule_stop(bid, start + int(spec.stop_at_s * 1000))
+                client.schedule_stop(bid, start + round(spec.stop_at_s * 1000))
     finally:
         em.activity.release()
 
@@ -174,7 +220,7 @@ def _create_later(
         bid = await client.create(spec, body, order)
         if spec.stop_at_s is not None:
             start = em.clock.start_ms
-            client.schedule_stop(bid, start + int(spec.stop_at_s * 1000))
+            client.schedule_stop(bid, start + round(spec.stop_at_s * 1000))
 
     client.at(at_ms, create)
 
@@ -197,7 +243,7 @@ async def _wait(
     em: World, client: ScriptClient, expected: int, options: ReplayOptions, wall0: float
 ) -> tuple[bool, str]:
     """Until every broadcast has completed, nothing more can happen, or the wall limit passes."""
-    progress = _Progress(em, options.progress) if options.progress is not None else None
+    progress = Progress(em, options.progress) if options.progress is not None else None
     idle_since: float | None = None
     manual = em.clock.mode is ClockMode.MANUAL
     try:
@@ -214,107 +260,7 @@ async def _wait(
                 return False, "stuck: nothing left to happen but not every broadcast completed"
             if progress is not None:
                 progress.draw()
-            await asyncio.sleep(_POLL_S)
+            await asyncio.sleep(_POLL_S)  # noqa: TID251 -- wall-clock polling of the runner
     finally:
         if progress is not None:
             progress.close()
-
-
-class _Progress:
-    """A one-line progress bar: numbers finished of all numbers, and virtual time."""
-
-    def __init__(self, em: World, out: TextIO, width: int = 30) -> None:
-        self.em, self.out, self.width = em, out, width
-        self.last = 0.0
-
-    def draw(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last < 0.25:
-            return
-        self.last = now
-        total = sum(len(b.targets) for b in self.em.store) or 1
-        done = sum(b.finished for b in self.em.store)
-        filled = int(self.width * done / total)
-        bar = "#" * filled + "-" * (self.width - filled)
-        self.out.write(f"\r[{bar}] {done}/{total} numbers  {self.em.clock.now_iso()}")
-        self.out.flush()
-
-    def close(self) -> None:
-        self.draw(force=True)
-        self.out.write("\n")
-        self.out.flush()
-
-
-def _replay_delivery_log(em: World, recorder: EventRecorder) -> None:
-    """With an external app, the events are what the emulator delivered (its delivery log)."""
-    for delivery in em.dispatcher.log:
-        if delivery.state == "delivered":
-            recorder.add(_path_of(delivery.url), delivery.payload)
-
-
-def _path_of(url: str) -> str:
-    rest = url.split("://", 1)[-1]
-    return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
-
-
-def _facts(
-    scenario: Scenario,
-    em: World,
-    client: ScriptClient,
-    recorder: EventRecorder,
-    finished: bool,
-    reason: str,
-) -> RunFacts:
-    broadcasts: list[dict[str, Any]] = []
-    numbers: dict[str, dict[str, Any]] = {}
-    results: Counter[str] = Counter()
-    for spec in scenario.broadcasts:
-        bid = client.broadcast_ids.get(spec.name)
-        b = em.store.broadcasts.get(bid) if bid is not None else None
-        if b is None:
-            continue
-        broadcasts.append(
-            {
-                "name": spec.name,
-                "broadcast_id": bid,
-                "state": b.state.value,
-                "successful": b.successful,
-                "failed": b.failed,
-                "total": len(b.targets),
-                "attempts": b.attempts,
-                "completion_sent": b.completion_sent,
-            }
-        )
-        for target in b.targets:
-            reason_text = target.result.reason if target.result else "unfinished"
-            results[reason_text] += 1
-            numbers.setdefault(target.number, {"result": reason_text, "attempts": target.attempts})
-    virtual_s = (em.clock.now_ms - em.clock.start_ms) / 1000.0
-    d = em.dispatcher
-    return RunFacts(
-        finished, reason, virtual_s, broadcasts, numbers, results, recorder, d.dead,
-        d.pending, list(client.errors),
-    )  # fmt: skip
-
-
-def _summary(scenario: Scenario, em: World, facts: RunFacts, wall_s: float) -> dict[str, Any]:
-    return {
-        "scenario": scenario.name,
-        "seed": em.settings.seed,
-        "numbers": sum(b["total"] for b in facts.broadcasts),
-        "calls_by_outcome": dict(sorted(facts.results.items())),
-        "attempts": sum(b["attempts"] for b in facts.broadcasts),
-        "events": facts.recorder.total,
-        "events_by_type": dict(sorted(facts.recorder.by_name.items())),
-        "webhooks": {
-            "delivered": em.dispatcher.delivered,
-            "dead": facts.webhooks_dead,
-            "pending": facts.webhooks_pending,
-        },
-        "faults_fired": em.faults.fired_total,
-        "client_errors": len(facts.client_errors),
-        "virtual_start": em.clock.iso(em.clock.start_ms),
-        "virtual_end": em.clock.now_iso(),
-        "virtual_s": facts.virtual_s,
-        "wall_s": round(wall_s, 3),
-    }

@@ -23,6 +23,10 @@ def register(commands: Any) -> None:
     replay_parser.add_argument("--junit", metavar="OUT.xml", help="write a JUnit XML report")
     replay_parser.add_argument("--events", metavar="OUT.jsonl", help="write the event log")
     replay_parser.add_argument(
+        "--html", metavar="OUT.html",
+        help="write the run as one self-contained HTML page (verdicts and timeline)",
+    )  # fmt: skip
+    replay_parser.add_argument(
         "--app-url", help="send webhooks to your app at this base URL (it plays the client)"
     )
     replay_parser.add_argument(
@@ -67,9 +71,9 @@ def _run_validate(args: argparse.Namespace) -> int:
 
 
 def _run_replay(args: argparse.Namespace) -> int:
+    from emulator.replay.report import summary_text, write_events, write_junit, write_report
+    from emulator.replay.runner import ReplayOptions, replay
     from emulator.scenario.loader import load_scenario  # imported when run: keeps `serve` quick
-    from emulator.scenario.report import summary_text, write_events, write_junit, write_report
-    from emulator.scenario.runner import ReplayOptions, replay
     from emulator.scenario.values import parse_assignment
 
     try:
@@ -89,6 +93,7 @@ def _run_replay(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         keep_log=args.events is not None,
         progress=sys.stderr if show else None,
+        keep_timeline=args.html is not None,
     )
     if args.app_url:
         print(f"replay: webhooks go to {args.app_url}", file=sys.stderr)
@@ -102,4 +107,8 @@ def _run_replay(args: argparse.Namespace) -> int:
         write_junit(result, args.junit)
     if args.events:
         write_events(result, args.events)
+    if args.html:
+        from emulator.replay.html import write_html
+
+        write_html(result, args.html)
     return 0 if result.passed else 1

@@ -16,8 +16,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from emulator.replay.match import BroadcastInfo, Matcher, compile_match
+from emulator.replay.record import EventRecorder
 from emulator.scenario.model import Action, BroadcastSpec, Reaction
-from emulator.scenario.record import BroadcastInfo, EventRecorder, matches
 from emulator.testing.server import EmulatorServer
 from emulator.webhooks.crypto import decode_webhook
 
@@ -62,7 +63,7 @@ def create_body(spec: BroadcastSpec, numbers: tuple[str, ...], base_url: str) ->
         body[key] = json.dumps([{"phone": n} for n in numbers])
         body["event_url"] = event_url
         body["callhandler_url" if spec.dialect == "2020" else "call_handler_url"] = call_url
-        interval = None if spec.retry_interval_s is None else int(spec.retry_interval_s * 1000)
+        interval = None if spec.retry_interval_s is None else round(spec.retry_interval_s * 1000)
         body["call_param"] = _drop_none(
             {"IntervalBetweenRetries": interval, "NumberOfRetries": spec.retries}
         )
@@ -91,7 +92,9 @@ class ScriptClient:
     ) -> None:
         self.server = server
         self.em = server.emulator
-        self.reactions = reactions
+        self.reactions: tuple[tuple[Matcher, Reaction], ...] = tuple(
+            (compile_match(r.on), r) for r in reactions
+        )
         self.recorder = recorder
         self.errors: list[dict[str, Any]] = []
         self.broadcast_ids: dict[str, str] = {}  # script name -> broadcast id
@@ -160,7 +163,7 @@ class ScriptClient:
             payload, _ = decode_webhook(raw, request.headers, self.em.settings.app_id)
         except (ValueError, KeyError, TypeError) as exc:
             return web.json_response({"error": f"cannot read webhook: {exc}"}, status=400)
-        info = self.recorder.add(request.path, payload)
+        info = self.recorder.add(request.path, payload, self.em.clock.now_ms)
         reaction = self._reaction_for(payload, info)
         if reaction is not None:
             await self.perform(list(reaction.actions), payload)
@@ -169,7 +172,7 @@ class ScriptClient:
     def _reaction_for(self, payload: dict[str, Any], info: BroadcastInfo | None) -> Reaction | None:
         if not self.reactions or payload.get("voice_id") is None:
             return None
-        return next((r for r in self.reactions if matches(r.on, payload, info)), None)
+        return next((r for matches, r in self.reactions if matches(payload, info)), None)
 
     async def perform(self, actions: list[Action], payload: dict[str, Any]) -> None:
         while actions:
@@ -180,7 +183,7 @@ class ScriptClient:
             await self._do(action, payload)
 
     def _later(self, seconds: float, actions: list[Action], payload: dict[str, Any]) -> None:
-        at_ms = self.em.clock.now_ms + int(seconds * 1000)
+        at_ms = self.em.clock.now_ms + round(seconds * 1000)
         self.at(at_ms, lambda: self.perform(actions, payload))
 
     def at(self, at_ms: int, work: Callable[[], Awaitable[None]]) -> None:
