@@ -25,6 +25,7 @@ from emulator.webhooks.crypto import BodyEncoder
 from emulator.webhooks.delivery import DeliveryPolicy
 from emulator.webhooks.dispatcher import Dispatcher
 from emulator.webhooks.events import EventEmitter
+from emulator.webhooks.targets import Listener, allow_list
 
 if TYPE_CHECKING:
     from emulator.scenario.model import Scenario
@@ -77,12 +78,14 @@ class Emulator:
         self.behaviour: Behaviour = behaviour or MagicNumbers(settings.timings)
         self.faults = FaultBook(settings.seed)
         self._load_flag_faults()
+        self.listener = Listener()  # where the server listens: filled once its site starts
         self.dispatcher = Dispatcher(
             self.clock,
             self.activity,
             BodyEncoder(settings.webhook_encryption, settings.app_id, settings.webhook_format),
             _delivery_policy(settings),
             self.faults,
+            listener=self.listener,
         )
         self.events = EventEmitter(self.clock, self.dispatcher)
         self.events.completion_override = settings.completion_state
@@ -96,7 +99,7 @@ class Emulator:
             settings.timings,
             settings.dial_rate,
         )
-        self.limits = _create_limits(settings)
+        self.limits = _create_limits(settings, self.listener)
         self.journal: deque[JournalEntry] = deque(maxlen=max(1, settings.journal_size))
         self.journal_dropped = 0
         self._journal_seq = 0
@@ -217,6 +220,7 @@ class Emulator:
                 "snapshots": self.snapshots,
             },
             "in_flight": self.activity.held,
+            "clock_held_by": d.held_by(),
             "timer_errors": self.clock.errors,
         }
 
@@ -229,10 +233,11 @@ def _delivery_policy(settings: Settings) -> DeliveryPolicy:
         workers=max(1, settings.webhook_workers),
         verify_tls=settings.webhook_verify_tls,
         log_size=settings.delivery_log_size,
+        outage_s=settings.webhook_outage_s,
+        allow=allow_list(settings.webhook_allow),
     )
 
 
-def _create_limits(settings: Settings) -> CreateLimits:
+def _create_limits(settings: Settings, listener: Listener) -> CreateLimits:
     cli = tuple(n for n in (normalise_number(c) for c in settings.cli_numbers) if n)
-    allow = tuple(host.lower() for host in settings.webhook_allow)
-    return CreateLimits(cli, settings.max_numbers, allow)
+    return CreateLimits(cli, settings.max_numbers, allow_list(settings.webhook_allow), listener)

@@ -51,6 +51,7 @@ class EmulatorServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
+        app[EMULATOR].listener.add_site(site)  # so that webhooks to its control plane are refused
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://{host}:{port}"
         self._emulator = app[EMULATOR]
