@@ -251,3 +251,45 @@ async def test_garbage_and_timeouts_and_refusals_are_errors(raw_server: Any) -> 
     refused = await pool.post(parse_target(f"http://127.0.0.1:{port}/"), b"{}", JSON, 0.2)
     await pool.close()
     assert refused.status is None and "Connect" in (refused.error or "") and refused.unreachable
+
+
+async def test_https_goes_through_the_same_pool_with_keep_alive(tmp_path: Any) -> None:
+    import ssl
+
+    from aiohttp import web
+
+    from emulator.tls import write_certificates
+
+    certs = write_certificates(tmp_path, ("localhost",))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certs.server_cert, certs.server_key)
+    seen: list[tuple[Any, str | None]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        await request.read()
+        seen.append(
+            (request.transport.get_extra_info("peername"), request.headers.get("Authorization"))
+        )  # type: ignore[union-attr]
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    pool = Transport()  # certificates not verified: the vendor's samples are self-signed
+    strict = Transport(verify_tls=True)
+    try:
+        target = parse_target(f"https://hook:pw@127.0.0.1:{port}/hook")
+        assert [await post(pool, target) for _ in range(3)] == [204, 204, 204]
+        refused = await strict.post(target, b"{}", JSON, 5.0)
+    finally:
+        await pool.close()
+        await strict.close()
+        await runner.cleanup()
+    assert pool.opened == 1 and len({peer for peer, _ in seen}) == 1
+    assert {auth for _, auth in seen} == {"Basic " + base64.b64encode(b"hook:pw").decode()}
+    assert refused.status is None and "certificate" in (refused.error or "").lower()
+    assert not refused.unreachable  # an untrusted receiver is no outage

@@ -93,6 +93,7 @@ class Dispatcher:
         self._transport = transport
         self._owns_transport = transport is None
         self._listener = listener
+        self._verify = self.policy.verify_tls  # per dispatcher, even through a shared pool
         self._inflight: dict[Delivery, float] = {}  # attempt in flight -> its start (monotonic)
         self._outages = Outages(self.policy.outage_s, time.monotonic, time.time)
         self._holds = Holds(
@@ -297,7 +298,7 @@ class Dispatcher:
             return Result(None, f"refused: host {target.host!r} is not in --webhook-allow")
         assert self._transport is not None and delivery.body is not None
         return await self._transport.post(
-            target, delivery.body, delivery.headers or {}, self.policy.timeout_s
+            target, delivery.body, delivery.headers or {}, self.policy.timeout_s, self._verify
         )
 
     # -- outages -------------------------------------------------------------------------
@@ -341,7 +342,7 @@ class Dispatcher:
                 break
             last = time.monotonic()
             result = await self._transport.post(
-                target, delivery.body, delivery.headers or {}, self.policy.timeout_s
+                target, delivery.body, delivery.headers or {}, self.policy.timeout_s, self._verify
             )
             probes += 1
         return result, probes, last
@@ -351,7 +352,7 @@ class Dispatcher:
         (shutdown), so the outage is forgotten without a verdict."""
         if self._outages.get(target.key) is outage:
             if result is None:
-                self._outages.answered(target.key)
+                self._outages.records.pop(target.key, None)
             elif result.unreachable:
                 outage.error = result.error or outage.error
                 self._outages.expire(outage)

@@ -80,7 +80,14 @@ class Outages:
 
     def answered(self, key: Key) -> Outage | None:
         """The receiver answered: its outage (open or expired) is over."""
-        return self.records.pop(key, None) if self.records else None
+        outage = self.records.pop(key, None) if self.records else None
+        if outage is not None:
+            log.info(
+                "webhook receiver %s answers again, %.1f s after it could not be reached",
+                outage.receiver,
+                self._monotonic() - outage.started,
+            )
+        return outage
 
     def expire(self, outage: Outage) -> None:
         outage.expired = True

@@ -35,6 +35,7 @@ __all__ = [
 CONTROL_PREFIX = "/_emulator"
 _DEFAULT_PORT = {"http": 80, "https": 443}
 _NAME = re.compile(r"[a-z0-9_.-]+")
+_USERINFO = re.compile(r"//[^/?#@]*@")  # user:password in a URL, hidden when the URL is quoted
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -64,7 +65,7 @@ class Target:
 def parse_target(url: str) -> Target:
     """The target of `url`; ValueError says what is wrong with it (to follow a field name)."""
     text = url.strip()
-    shown = text[:200]
+    shown = _USERINFO.sub("//***@", text[:200])
     try:
         parts = urlsplit(text)
         port = parts.port
