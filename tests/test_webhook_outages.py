@@ -221,3 +221,14 @@ async def test_reset_and_shutdown_do_not_wait_for_an_outage(start_emulator: Any)
         await wait_for(lambda: completed(rec))
     finally:
         await rec.close()
+
+
+def test_the_outage_window_is_a_setting_with_an_environment_twin() -> None:
+    from emulator.config import load_settings, option
+
+    assert load_settings(environ={}).webhook_outage_s == 30
+    assert load_settings(environ={"EMULATOR_WEBHOOK_OUTAGE_S": "2.5"}).webhook_outage_s == 2.5
+    assert load_settings({"webhook_outage_s": 0}, environ={}).webhook_outage_s == 0
+    assert option("webhook_outage_s").flag == "--webhook-outage-s"
+    with pytest.raises(ValueError, match="EMULATOR_WEBHOOK_OUTAGE_S"):
+        load_settings(environ={"EMULATOR_WEBHOOK_OUTAGE_S": "-1"})

@@ -3,6 +3,7 @@ a 400 naming the field, and refused again at delivery (a state file could hold s
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -145,9 +146,33 @@ def test_url_problems_are_phrases_that_follow_the_field_name() -> None:
 
 
 def _body(receiver: Receiver) -> dict[str, Any]:
+    return _body_to(receiver.url + "/event")
+
+
+async def test_serve_knows_where_it_listens(serve: Any) -> None:
+    """`broadcast-emulator serve` (a real process) refuses webhooks to its own control plane."""
+    import aiohttp
+
+    served = await serve("--clock", "manual")
+    body = {**_body_to("http://127.0.0.1:9/event"), "event_url": served.url + "/_emulator/reset"}
+    pair = base64.b64encode(f"{served.app_id}:{served.app_key}".encode()).decode()
+    headers = {"Authorization": f"Basic {pair}"}
+    url = served.url + "/voice/v1/broadcast"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, json=body, headers=headers) as r,
+    ):
+        status, answer = r.status, await r.json()
+    served.proc.terminate()
+    assert await served.proc.wait() == 0
+    assert status == 400 and "event_url" in answer["error_description"]
+    assert "control plane" in answer["error_description"]
+
+
+def _body_to(url: str) -> dict[str, Any]:
     return {
         "application_name": "targets",
         "broadcast_numbers_array": [NUMBER],
         "from": "919999999999",
-        "event_url": receiver.url + "/event",
+        "event_url": url,
     }
