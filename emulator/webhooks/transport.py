@@ -105,6 +105,7 @@ class Transport:
         self._heads: dict[tuple[Target, tuple[tuple[str, str], ...]], bytes] = {}
         self._tls: dict[bool, ssl.SSLContext] = {}
         self._warned: set[str] = set()
+        self._answers: dict[int, Result] = {}  # one Result per status seen (at most 1,000)
         self.opened = 0  # connections opened so far (reuse shows as few)
 
     # -- targets ------------------------------------------------------------------------------
@@ -170,7 +171,11 @@ class Transport:
     def _result(self, target: Target, response: Response) -> Result:
         status = response.status
         if status < 300 or status >= 400:
-            return Result(status)
+            try:
+                return self._answers[status]
+            except KeyError:
+                found = self._answers[status] = Result(status)
+                return found
         where = _shown(response.location)
         self._warn_redirect(target, status, where)
         return Result(status, f"redirect to {where}")
