@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from emulator import cert_command
-from emulator.app import EmulatorRunner, create_app
+from emulator.app import EMULATOR, EmulatorRunner, create_app
 from emulator.config import OPTIONS, Settings, load_settings
 from emulator.replay import commands as scenario_commands
 
@@ -123,6 +123,7 @@ async def serve(
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
     await site.start()
+    app[EMULATOR].listener.add_site(site)  # webhooks to its own control plane are refused
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -60,6 +60,7 @@ class Settings:
     webhook_timeout_s: float = 10.0
     webhook_workers: int = 64
     webhook_allow: tuple[str, ...] = ()
+    webhook_outage_s: float = 30.0
     completion_state: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -221,6 +222,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("webhook_timeout_s", float, "real seconds to wait for a webhook answer (default 10)"),
     Option("webhook_workers", int, "webhook deliveries in flight at once (default 64)"),
     Option("webhook_allow", _csv, "comma-separated hosts webhooks may go to (default: any)"),
+    Option(
+        "webhook_outage_s",
+        _non_neg,
+        "real seconds an unreachable webhook receiver is retried with the clock held (default 30)",
+    ),
     Option("completion_state", _optional, "force the completion event's state for every broadcast"),
     Option("tls_cert", _optional, "serve HTTPS with this certificate (PEM)"),
     Option("tls_key", _optional, "private key of --tls-cert (PEM)"),

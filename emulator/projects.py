@@ -21,7 +21,7 @@ from typing import Any
 from emulator.config import Settings, option
 from emulator.errors import BadRequest, Conflict, NotFound
 from emulator.sim.clock import ClockMode, format_iso
-from emulator.world import World
+from emulator.world import Shared, World
 
 __all__ = [
     "APP_ID_PATTERN",
@@ -126,9 +126,11 @@ class Projects:
         self.restored: dict[str, int] = {}
         self.snapshots = 0
         self.created = 0  # projects made at run time (POST, first use, state file), deleted or not
-        self.default = self._add(World(settings))
+        self.shared = Shared.for_server(settings)  # the listener and the webhook transport
+        self.default = self._add(World(settings, shared=self.shared))
         for app_id, app_key in settings.projects:
-            self._add(World(settings.replace(app_id=app_id, app_key=app_key), namespace=app_id))
+            each = settings.replace(app_id=app_id, app_key=app_key)
+            self._add(World(each, namespace=app_id, shared=self.shared))
 
     # -- lookup -------------------------------------------------------------------------
     def __iter__(self) -> Iterator[World]:
@@ -203,14 +205,20 @@ class Projects:
         return world
 
     async def start(self) -> None:
+        """Start the shared webhook transport, then every world."""
+        assert self.shared.transport is not None
+        await self.shared.transport.start()
         self._started = True
         for world in self:
             await world.start()
 
     async def close(self, drain_s: float = 0.0) -> None:
-        """Stop every world, letting deliveries finish for at most `drain_s` (all at once)."""
+        """Stop every world, letting deliveries finish for at most `drain_s` (all at once), then
+        close the shared transport."""
         self._started = False
         await asyncio.gather(*(world.close(drain_s) for world in self))
+        assert self.shared.transport is not None
+        await self.shared.transport.close()
 
     async def create(
         self,
@@ -233,7 +241,7 @@ class Projects:
             raise Conflict(f"project limit reached ({self.limit}; see --max-projects)")
         try:
             settings = self.base.replace(app_id=app_id, app_key=app_key, **changes)
-            world = World(settings, namespace=app_id)
+            world = World(settings, namespace=app_id, shared=self.shared)
             (prepare or self.prepare or _nothing)(world)
         except ValueError as exc:  # nothing is registered: no half-made project
             raise BadRequest(f"project {app_id!r}: {exc}") from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.api.dialects import CreateLimits, normalise_number
@@ -29,8 +29,10 @@ from emulator.webhooks.crypto import BodyEncoder
 from emulator.webhooks.delivery import DeliveryPolicy
 from emulator.webhooks.dispatcher import Dispatcher
 from emulator.webhooks.events import EventEmitter
+from emulator.webhooks.targets import Listener, allow_list
+from emulator.webhooks.transport import Transport
 
-__all__ = ["Emulator", "JournalEntry", "World"]
+__all__ = ["Emulator", "JournalEntry", "Shared", "World"]
 
 log = logging.getLogger("emulator")
 
@@ -59,13 +61,35 @@ class JournalEntry:
         }
 
 
+@dataclass(slots=True)
+class Shared:
+    """What the worlds of one server share, named as such: where the server listens (webhooks to
+    its own control plane are refused) and the webhook transport (one connection pool), which
+    the server starts before its worlds and closes after them."""
+
+    listener: Listener = field(default_factory=Listener)
+    transport: Transport | None = None
+
+    @classmethod
+    def for_server(cls, settings: Settings) -> Shared:
+        listener = Listener()
+        keepalive = DeliveryPolicy().keepalive_s
+        return cls(listener, Transport(keepalive, settings.webhook_verify_tls, listener))
+
+
 class World:
     """One project's world. `settings` are the project's own (its credentials, clock, seed...)."""
 
     def __init__(
-        self, settings: Settings, behaviour: Behaviour | None = None, namespace: str = ""
+        self,
+        settings: Settings,
+        behaviour: Behaviour | None = None,
+        namespace: str = "",
+        shared: Shared | None = None,
     ) -> None:
-        """`namespace` (the APP_ID of every project but the default one) goes into every id."""
+        """`namespace` (the APP_ID of every project but the default one) goes into every id;
+        without `shared`, the world has a listener and a transport of its own."""
+        shared = shared or Shared()
         self.settings = settings
         self.clock = VirtualClock(settings.start_ms, settings.clock, settings.speed)
         self.activity = Activity()
@@ -75,12 +99,15 @@ class World:
         self.behaviour: Behaviour = behaviour or MagicNumbers(settings.timings)
         self.faults = FaultBook(settings.seed)
         self._load_flag_faults()
+        self.listener = shared.listener  # where the server listens: filled once its site starts
         self.dispatcher = Dispatcher(
             self.clock,
             self.activity,
             BodyEncoder(settings.webhook_encryption, settings.app_id, settings.webhook_format),
             _delivery_policy(settings),
             self.faults,
+            transport=shared.transport,
+            listener=self.listener,
         )
         self.events = EventEmitter(self.clock, self.dispatcher)
         self.events.completion_override = settings.completion_state
@@ -94,7 +121,7 @@ class World:
             settings.timings,
             settings.dial_rate,
         )
-        self.limits = _create_limits(settings)
+        self.limits = _create_limits(settings, self.listener)
         self.journal: deque[JournalEntry] = deque(maxlen=max(1, settings.journal_size))
         self.journal_dropped = 0
         self._journal_seq = 0
@@ -201,6 +228,7 @@ class World:
                 "fired_dropped": self.faults.fired_dropped,
             },
             "in_flight": self.activity.held,
+            "clock_held_by": d.held_by(),
             "timer_errors": self.clock.errors,
         }
 
@@ -216,10 +244,11 @@ def _delivery_policy(settings: Settings) -> DeliveryPolicy:
         workers=max(1, settings.webhook_workers),
         verify_tls=settings.webhook_verify_tls,
         log_size=settings.delivery_log_size,
+        outage_s=settings.webhook_outage_s,
+        allow=allow_list(settings.webhook_allow),
     )
 
 
-def _create_limits(settings: Settings) -> CreateLimits:
+def _create_limits(settings: Settings, listener: Listener) -> CreateLimits:
     cli = tuple(n for n in (normalise_number(c) for c in settings.cli_numbers) if n)
-    allow = tuple(host.lower() for host in settings.webhook_allow)
-    return CreateLimits(cli, settings.max_numbers, allow)
+    return CreateLimits(cli, settings.max_numbers, allow_list(settings.webhook_allow), listener)

@@ -215,6 +215,7 @@ async def start_emulator() -> AsyncIterator[StartEmulator]:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
+        app[EMULATOR].listener.add_site(site)  # webhooks to its own control plane are refused
         runners.append(runner)
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         url = f"http://127.0.0.1:{port}"

@@ -10,6 +10,12 @@ from typing import Any
 from aiohttp import web
 from conftest import until
 
+from emulator.sim.activity import Activity
+from emulator.sim.clock import ClockMode, VirtualClock
+from emulator.webhooks.crypto import BodyEncoder
+from emulator.webhooks.delivery import DeliveryPolicy
+from emulator.webhooks.dispatcher import Dispatcher
+
 # What a receiver does with one request: an HTTP status, or None to drop the connection.
 Decision = int | None
 Policy = Callable[[int, dict[str, Any]], Awaitable[Decision]]
@@ -111,3 +117,22 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None
 
 def completed(receiver: FaultyReceiver) -> bool:
     return any("resultSet" in e for e in receiver.arrived)
+
+
+@asynccontextmanager
+async def dispatcher(encoder: Any = None, **policy: Any) -> AsyncIterator[Dispatcher]:
+    """A started dispatcher on a manual clock, closed at the end of the block."""
+    clock = VirtualClock(0, ClockMode.MANUAL)
+    d = Dispatcher(
+        clock, Activity(), encoder or BodyEncoder("none", "app", "base64"), DeliveryPolicy(**policy)
+    )
+    await d.start()
+    try:
+        yield d
+    finally:
+        await d.close()
+
+
+async def settled(d: Dispatcher, count: int) -> None:
+    """Wait until `count` deliveries of `d` are delivered or dead."""
+    await wait_for(lambda: sum(x.state != "pending" for x in d.log) >= count)

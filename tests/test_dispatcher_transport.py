@@ -5,34 +5,13 @@ survives anything a delivery throws."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-from faulty_receivers import faulty_receiver, wait_for
+from faulty_receivers import dispatcher, faulty_receiver, wait_for
+from faulty_receivers import settled as _settled
 
-from emulator.sim.activity import Activity
-from emulator.sim.clock import ClockMode, VirtualClock
 from emulator.webhooks.crypto import BodyEncoder
-from emulator.webhooks.delivery import DeliveryPolicy, redact_url
-from emulator.webhooks.dispatcher import Dispatcher
-
-
-@asynccontextmanager
-async def dispatcher(encoder: Any = None, **policy: Any) -> AsyncIterator[Dispatcher]:
-    clock = VirtualClock(0, ClockMode.MANUAL)
-    d = Dispatcher(
-        clock, Activity(), encoder or BodyEncoder("none", "app", "base64"), DeliveryPolicy(**policy)
-    )
-    await d.start()
-    try:
-        yield d
-    finally:
-        await d.close()
-
-
-async def _settled(d: Dispatcher, count: int) -> None:
-    await wait_for(lambda: sum(x.state != "pending" for x in d.log) >= count)
+from emulator.webhooks.delivery import redact_url
 
 
 class ClosesReusedConnections:
@@ -143,3 +122,50 @@ def test_logged_urls_hide_credentials() -> None:
         "https://***@example.com:8443/hook?x=1"
     )
     assert redact_url("http://example.com/a") == "http://example.com/a"
+
+
+def _dispatcher_tasks() -> int:
+    """Tasks running a coroutine of the webhook package (the dispatcher's workers)."""
+    codes = [getattr(t.get_coro(), "cr_code", None) for t in asyncio.all_tasks()]
+    return sum("emulator/webhooks/" in code.co_filename for code in codes if code is not None)
+
+
+async def test_an_idle_dispatcher_runs_no_task_and_workers_start_on_demand() -> None:
+    async with faulty_receiver() as rx, dispatcher(workers=8) as d:
+        assert _dispatcher_tasks() == 0, "a started dispatcher with nothing to deliver runs tasks"
+        for i in range(20):
+            d.send(f"leg-{i}", rx.url, {"n": i})
+        assert 0 < _dispatcher_tasks() == d.workers <= 8
+        await _settled(d, 20)
+        await wait_for(lambda: _dispatcher_tasks() == 0)
+        d.send("leg-again", rx.url, {"n": 20})  # and they come back when there is work
+        await _settled(d, 21)
+    assert [x.state for x in d.log] == ["delivered"] * 21
+
+
+async def test_several_dispatchers_share_one_transport_its_owner_closes() -> None:
+    from emulator.sim.activity import Activity
+    from emulator.sim.clock import ClockMode, VirtualClock
+    from emulator.webhooks.dispatcher import Dispatcher
+    from emulator.webhooks.transport import Transport
+
+    transport = Transport()
+    await transport.start()
+
+    def make() -> Dispatcher:
+        clock = VirtualClock(0, ClockMode.MANUAL)
+        return Dispatcher(clock, Activity(), BodyEncoder(), transport=transport)
+
+    first, second = make(), make()
+    async with faulty_receiver() as rx:
+        for d in (first, second):
+            await d.start()
+            d.send("leg", rx.url, {"from": id(d)})
+            await _settled(d, 1)
+        await first.close()  # not the owner: the shared pool stays open
+        second.send("leg", rx.url, {"n": 2})
+        await _settled(second, 2)
+        await second.close()
+        await transport.close()
+    assert [x.state for x in [*first.log, *second.log]] == ["delivered"] * 3
+    assert transport.opened == 1 and len(set(rx.peers)) == 1  # one kept-alive connection

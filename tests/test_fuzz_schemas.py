@@ -68,8 +68,12 @@ class _Harness:
     """A real emulator (manual clock, webhooks only to 127.0.0.1) driven from a private loop."""
 
     async def start(self) -> None:
-        settings_ = Settings(
-            port=0, clock=ClockMode.MANUAL, webhook_allow=("127.0.0.1",), max_numbers=50
+        settings_ = Settings(  # webhooks go nowhere: no real-time outage window for them
+            port=0,
+            clock=ClockMode.MANUAL,
+            webhook_allow=("127.0.0.1",),
+            max_numbers=50,
+            webhook_outage_s=0,
         )
         self.runner = EmulatorRunner(create_app(settings_))
         await self.runner.setup()

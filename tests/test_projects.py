@@ -332,7 +332,6 @@ async def test_max_projects_bounds_the_registry(start_emulator: StartEmulator) -
     assert (await Project(run, "fourth", "k").api.call("GET", f"{CREATE}/x"))[0] == 401
 
 
-@pytest.mark.xfail(strict=True, reason="dispatcher workers start on demand: transport branch")
 async def test_idle_projects_run_no_task(start_emulator: StartEmulator) -> None:
     run = await start_emulator()
     before = len(asyncio.all_tasks())

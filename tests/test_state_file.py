@@ -79,7 +79,8 @@ async def test_pending_deliveries_are_sent_after_a_restart(
     state = tmp_path / "state.json"
     async with faulty_receiver() as rec:
         await rec.go_down()
-        first = await start_emulator(clock=MANUAL, state_file=str(state))
+        # no real-time outage window: refused deliveries back off at once
+        first = await start_emulator(clock=MANUAL, state_file=str(state), webhook_outage_s=0)
         await first.api.call("POST", CREATE, create_body(rec.url, ["919800000004"]))
         # an invalid number: initiated, disconnected at once; every delivery refused, backing off
         await first.api.advance(0)

@@ -69,7 +69,8 @@ async def test_receiver_down_for_sixty_virtual_seconds_gets_every_event(
     expected = await _baseline(start_emulator)
     async with faulty_receiver(healthy) as rec:
         await rec.go_down()  # connections refused
-        running = await start_emulator(webhook_attempts=8)  # 1+2+4+8+16+32 s > 60 s
+        # 1+2+4+8+16+32 s > 60 s; no real-time outage window: the back-off alone rides it out
+        running = await start_emulator(webhook_attempts=8, webhook_outage_s=0)
         em = running.emulator
         tasks = []
 
@@ -128,7 +129,8 @@ async def test_timed_out_delivery_is_retried(start_emulator: Any) -> None:
         return 200
 
     async with faulty_receiver(hangs_once) as rec:
-        running = await _run(start_emulator, rec, webhook_timeout_s=1.0)
+        # no real-time outage window: a time-out is then a failed attempt, backed off
+        running = await _run(start_emulator, rec, webhook_timeout_s=1.0, webhook_outage_s=0)
         await wait_for(lambda: completed(rec))
     assert per_call(rec.arrived) == expected
     timed_out = [row for row in _deliveries(running) if len(row["attempts"]) == 2]

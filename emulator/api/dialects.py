@@ -10,10 +10,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from emulator.domain.models import CreateCommand, PlaySpec, Recipient
 from emulator.errors import BadRequest, Messages
+from emulator.webhooks.targets import Listener, webhook_url_problem
 
 __all__ = [
     "CreateLimits",
@@ -50,7 +50,8 @@ _COMPLETION = {
 class CreateLimits:
     cli_numbers: tuple[str, ...] = ()
     max_numbers: int = 1_000_000
-    webhook_allow: tuple[str, ...] = ()
+    webhook_allow: tuple[str, ...] = ()  # normalised hosts (`targets.allow_list`); empty = any
+    listener: Listener | None = None  # where the emulator listens: its control plane is refused
 
 
 def normalise_number(value: Any) -> str | None:
@@ -82,15 +83,15 @@ def _text(value: Any, field: str, required: bool = False) -> str | None:
     return str(value)
 
 
-def _url(value: Any, field: str, allow: tuple[str, ...], required: bool) -> str | None:
+def _url(value: Any, field: str, limits: CreateLimits, required: bool) -> str | None:
+    """A webhook URL (CONTRACT §11): http/https in any case, a valid host and port, a host in
+    `--webhook-allow`, not the emulator's own control plane."""
     text = _text(value, field, required)
     if text is None:
         return None
-    parts = urlsplit(text.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadRequest(f"{field} must be an http:// or https:// URL, not {text[:200]!r}")
-    if allow and parts.hostname not in allow:
-        raise BadRequest(f"{field} host {parts.hostname!r} is not in the webhook allow list")
+    problem = webhook_url_problem(text, limits.webhook_allow, limits.listener)
+    if problem is not None:
+        raise BadRequest(f"{field} {problem}")
     return text.strip()
 
 
@@ -334,10 +335,8 @@ def normalise_create(body: Mapping[str, Any], limits: CreateLimits) -> CreateCom
         play=_action_play(body),
         retry_interval_ms=interval_ms,
         max_attempts=attempts,
-        event_url=_url(body.get("event_url"), "event_url", limits.webhook_allow, True) or "",
-        call_handler_url=_url(
-            handler, handler_key or "call_handler_url", limits.webhook_allow, False
-        ),
+        event_url=_url(body.get("event_url"), "event_url", limits, True) or "",
+        call_handler_url=_url(handler, handler_key or "call_handler_url", limits, False),
         family=family,
         completion_state=_COMPLETION[family],
         custom_data=body.get("custom_data"),

@@ -260,6 +260,20 @@ _CONTROL: dict[str, Schema] = {
                 "type": "integer",
                 "description": "projects made since start (POST, first use, state file)",
             },
+            "clock_held_by": {
+                "type": "array",
+                "description": "webhook receivers holding the clock: unreachable (outage) or "
+                "slow to answer (over 1 s)",
+                "items": _obj(
+                    {
+                        "receiver": {"type": "string", "description": "scheme://host:port"},
+                        "reason": {"enum": ["outage", "waiting for answer"]},
+                        "since": {"type": "string", "format": "date-time", "description": "real"},
+                        "for_s": _NUM,
+                    },
+                    ("receiver", "reason", "since", "for_s"),
+                ),
+            },
         },
         ("status",),
     ),
@@ -308,6 +322,12 @@ _CONTROL: dict[str, Schema] = {
             "latency_ms": _NUM,
             "at": _TIME,
             "real_at": {"type": "number", "description": "wall time, seconds since the epoch"},
+            "outage_s": {
+                "type": "number",
+                "description": "real seconds the attempt held the clock for an unreachable "
+                "receiver (present only then)",
+            },
+            "probes": {"type": "integer", "description": "requests sent meanwhile"},
         },
         ("status", "error", "latency_ms", "at"),
     ),

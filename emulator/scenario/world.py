@@ -30,7 +30,8 @@ _BRIDGE_REASONS = {"busy": "busy", "no_answer": "no-answer", "invalid": "invalid
 _FIXED_SETTINGS = (
     "app_id", "app_key", "cli_numbers", "clock", "settle_ms", "speed", "seed", "start_ms",
     "dial_rate", "webhook_encryption", "webhook_format", "webhook_verify_tls", "webhook_attempts",
-    "webhook_backoff_s", "webhook_timeout_s", "webhook_workers", "webhook_allow",
+    "webhook_backoff_s", "webhook_timeout_s", "webhook_outage_s", "webhook_workers",
+    "webhook_allow",
     "completion_state", "tls_cert", "tls_key", "control_token", "max_body_bytes", "max_numbers",
     "journal_size", "delivery_log_size", "state_file", "shutdown_grace_s", "log_level",
 )  # fmt: skip

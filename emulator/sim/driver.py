@@ -43,7 +43,9 @@ class ClockDriver:
         self._ensure()
 
     def _ensure(self) -> None:
-        if self._started and self._task is None and self.clock.mode is not ClockMode.MANUAL:
+        if self._task is not None or not self._started or self.clock.mode is ClockMode.MANUAL:
+            return
+        if self.clock.next_due() is not None:  # nothing due: no task (an idle world wakes none)
             self._task = asyncio.create_task(self._run(), name="clock-driver")
 
     async def stop(self) -> None:

@@ -40,6 +40,7 @@ class EmulatorServer(EmulatorClient):
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
+        self._app[EMULATOR].listener.add_site(site)  # webhooks to its control plane are refused
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://{host}:{port}"
         await super().start()

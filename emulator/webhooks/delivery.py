@@ -34,28 +34,48 @@ class DeliveryPolicy:
     keepalive_s: float = 4.0  # Node closes idle sockets after 5 s: never reuse one older than this
     verify_tls: bool = False
     log_size: int = 50_000
+    outage_s: float = 30.0  # real seconds an unreachable receiver is retried with the clock held
+    allow: tuple[str, ...] = ()  # hosts webhooks may go to (normalised); empty = any
 
 
 @dataclass(slots=True)
 class Attempt:
+    """One attempt: one request, or, when the receiver could not be reached, the requests sent
+    in real time while the clock was held (`outage_s` long, `probes` of them after the first);
+    `status`, `error` and `latency_ms` are then those of the last one."""
+
     status: int | None
     error: str | None
     latency_ms: float
     at: str  # virtual time of the attempt
     real_at: float
+    outage_s: float = 0.0
+    probes: int = 0
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        row: dict[str, Any] = {
             "status": self.status,
             "error": self.error,
             "latency_ms": round(self.latency_ms, 3),
             "at": self.at,
             "real_at": self.real_at,
         }
+        if self.outage_s:
+            row["outage_s"] = round(self.outage_s, 3)
+            row["probes"] = self.probes
+        return row
 
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> Attempt:
-        return cls(row["status"], row["error"], row["latency_ms"], row["at"], row["real_at"])
+        return cls(
+            row["status"],
+            row["error"],
+            row["latency_ms"],
+            row["at"],
+            row["real_at"],
+            float(row.get("outage_s", 0.0)),
+            int(row.get("probes", 0)),
+        )
 
 
 @dataclass(slots=True, eq=False)

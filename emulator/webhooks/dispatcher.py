@@ -3,6 +3,17 @@
 Each queued delivery of a channel that is not backing off holds one in-flight token, so virtual
 time stands still while events are on their way (and while the receiver reacts to them). A channel
 waiting for its back-off timer holds none, so the clock can move on to the retry.
+
+A receiver that cannot be reached (refused, reset, timed out) loses nothing for up to
+`policy.outage_s` real seconds: the attempt that met it keeps its token and retries in real time
+(0.1 s growing to 1 s between requests), other channels to that receiver are parked with theirs,
+and once the receiver answers they all go on; when the window passes first, the attempt fails and
+backs off as usual (`holds.Outages`). Injected faults and HTTP error statuses always back off on
+the virtual clock.
+
+Workers are tasks started on demand, up to `policy.workers`, when a channel becomes ready; they
+end when nothing is ready, so an idle dispatcher runs no task. Requests go through a `Transport`,
+which several dispatchers may share.
 """
 
 from __future__ import annotations
@@ -14,37 +25,27 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import aiohttp
-
 from emulator.domain.models import Broadcast
 from emulator.faults import FaultBook, real_delay
 from emulator.sim.activity import Activity
 from emulator.sim.clock import VirtualClock
 from emulator.webhooks.crypto import BodyEncoder
 from emulator.webhooks.delivery import Attempt, Delivery, DeliveryPolicy, redact_url
-from emulator.webhooks.transport import Disconnected, HttpPool, PlainTarget
+from emulator.webhooks.holds import Holds, Outage, Outages
+from emulator.webhooks.targets import Listener, Target
+from emulator.webhooks.transport import Result, Transport
+from emulator.webhooks.workers import Workers
 
 __all__ = ["Dispatcher"]
 
 log = logging.getLogger("emulator.webhooks")
-_STALE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 
-
-class _Reuse:
-    """Per-request trace context: did this request go out on a reused (pooled) connection?"""
-
-    __slots__ = ("reused",)
-
-    def __init__(self) -> None:
-        self.reused = False
-
-
-async def _on_reuse(session: Any, context: Any, params: Any) -> None:
-    context.trace_request_ctx.reused = True
+_FIRST_PROBE_S = 0.1  # real delay before the first retry of an unreachable receiver...
+_LAST_PROBE_S = 1.0  # ...doubling up to this
 
 
 class _Channel:
-    __slots__ = ("backoff", "key", "queue", "scheduled")
+    __slots__ = ("backoff", "key", "parked", "probing", "queue", "scheduled")
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -53,10 +54,15 @@ class _Channel:
         self.queue: list[Delivery] = []
         self.scheduled = False
         self.backoff = False
+        self.parked = False  # waiting for an unreachable receiver (token held)
+        self.probing = False  # its delivery is retrying an unreachable receiver in real time
+
+    def __repr__(self) -> str:
+        return f"channel {self.key}"
 
 
 class Dispatcher:
-    """Delivers webhooks through one shared `ClientSession` and a fixed pool of workers."""
+    """Delivers webhooks through a (possibly shared) `Transport` with workers started on demand."""
 
     def __init__(
         self,
@@ -65,7 +71,11 @@ class Dispatcher:
         encoder: BodyEncoder,
         policy: DeliveryPolicy | None = None,
         faults: FaultBook | None = None,
+        transport: Transport | None = None,
+        listener: Listener | None = None,
     ) -> None:
+        """`transport`: a shared one, started and closed by its owner; without one the
+        dispatcher makes its own (`listener` tells it where the emulator listens)."""
         self.clock = clock
         self.activity = activity
         self.encoder = encoder
@@ -77,64 +87,51 @@ class Dispatcher:
         self.on_settled: Callable[[Broadcast], None] | None = None
         self.faults = faults or FaultBook()
         self._channels: dict[str, _Channel] = {}
-        self._ready: asyncio.Queue[_Channel] = asyncio.Queue()
+        self._workers: Workers[_Channel] = Workers(self._serve, self.policy.workers)
         self._seq = 0
         self._generation = 0
-        self._session: aiohttp.ClientSession | None = None
-        self._pool: HttpPool | None = None  # plain http:// receivers; the sessions do the rest
-        self._fresh: aiohttp.ClientSession | None = None
-        self._workers: list[asyncio.Task[None]] = []
+        self._transport = transport
+        self._owns_transport = transport is None
+        self._listener = listener
+        self._verify = self.policy.verify_tls  # per dispatcher, even through a shared pool
+        self._inflight: dict[Delivery, float] = {}  # attempt in flight -> its start (monotonic)
+        self._outages = Outages(self.policy.outage_s, time.monotonic, time.time)
+        self._holds = Holds(
+            self._outages, self._inflight, self._receiver_of, time.monotonic, time.time
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
-        p = self.policy
-        trace = aiohttp.TraceConfig()
-        trace.on_connection_reuseconn.append(_on_reuse)
-        self._session = self._new_session(
-            aiohttp.TCPConnector(
-                limit=p.workers,
-                limit_per_host=p.workers,
-                keepalive_timeout=p.keepalive_s,
-                ssl=p.verify_tls,
-            ),
-            [trace],
-        )
-        self._pool = HttpPool(p.keepalive_s, p.timeout_s)
-        # a delivery that failed on a reused connection is sent again on a fresh one
-        self._fresh = self._new_session(aiohttp.TCPConnector(force_close=True, ssl=p.verify_tls))
-        self._workers = [
-            asyncio.create_task(self._work(), name=f"webhook-worker-{i}") for i in range(p.workers)
-        ]
+        if self._transport is None:
+            p = self.policy
+            self._transport = Transport(p.keepalive_s, p.verify_tls, self._listener)
+            await self._transport.start()
+        self._workers.start()  # and so the deliveries restored before the start go out
 
-    def _new_session(
-        self, connector: aiohttp.BaseConnector, traces: list[aiohttp.TraceConfig] | None = None
-    ) -> aiohttp.ClientSession:
-        return aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(total=self.policy.timeout_s),
-            skip_auto_headers=("User-Agent",),
-            trace_configs=traces,
-        )
+    @property
+    def transport(self) -> Transport | None:
+        return self._transport
+
+    @property
+    def workers(self) -> int:
+        """Worker tasks running now (0 when there is nothing to deliver)."""
+        return self._workers.count
 
     async def close(self, drain_s: float = 0.0) -> None:
         if drain_s > 0:
             await self.drain(drain_s)
-        for task in self._workers:
-            task.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
-        self._workers = []
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
-        for session in (self._session, self._fresh):
-            if session is not None:
-                await session.close()
-        self._session = self._fresh = None
+        await self._workers.close()
+        self._holds.stop()
+        if self._owns_transport and self._transport is not None:
+            await self._transport.close()
+            self._transport = None
 
     async def drain(self, timeout_s: float) -> bool:
-        """Wait (real time) until no channel is ready or in flight; False on time-out."""
+        """Wait (real time) until no channel is ready or in flight; False on time-out. Channels
+        waiting for an unreachable receiver are not waited for (they stay pending, like those
+        waiting out a back-off)."""
         deadline = time.monotonic() + timeout_s
-        while any(ch.scheduled for ch in self._channels.values()):
+        while any(ch.scheduled and not (ch.parked or ch.probing) for ch in self._channels.values()):
             if time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(0.01)
@@ -168,38 +165,46 @@ class Dispatcher:
         self.activity.acquire()
         if not ch.scheduled:
             ch.scheduled = True
-            self._ready.put_nowait(ch)
+            self._make_ready(ch)
+
+    def _make_ready(self, ch: _Channel, spawn: bool = True) -> None:
+        """Queue `ch` for a worker; `spawn=False` from a worker that will look again itself."""
+        self._workers.push(ch, spawn)
 
     def reset(self) -> None:
         """Forget every queued delivery and the log (in-flight attempts finish unrecorded)."""
         self._generation += 1
         self._channels.clear()
-        while not self._ready.empty():
-            self._ready.get_nowait()
+        self._workers.ready.clear()
+        for outage in self._outages.clear():
+            outage.parked.clear()
         self.log.clear()
         self.dropped = self.delivered = self.dead = 0
 
     # -- delivering ----------------------------------------------------------------------
-    async def _work(self) -> None:
-        while True:
-            ch = await self._ready.get()
-            try:
-                await self._serve(ch)
-            except Exception:  # never lose a worker: the channel would hold time forever
-                log.exception("webhook worker failed on channel %s", ch.key)
-
     async def _serve(self, ch: _Channel) -> None:
         if not ch.queue:
             ch.scheduled = False
             return
         delivery = ch.queue[0]
-        ok = await self._attempt(delivery)
-        if delivery.generation != self._generation:
-            return  # reset while in flight: the channel is gone
+        target = self._target(delivery)
+        if self._outages.records and isinstance(target, Target):
+            outage = self._outages.get(target.key)
+            if outage is not None and not outage.expired:
+                self._park(ch, outage)
+                return
+        ok = await self._attempt(ch, delivery, target)
+        if ok is None or delivery.generation != self._generation:
+            return  # parked, or reset while in flight: the channel is gone
         if ok or len(delivery.attempts) >= self.policy.attempts:
             self._settle(ch, delivery, ok)
         else:
             self._back_off(ch, delivery)
+
+    def _target(self, delivery: Delivery) -> Target | str:
+        if self._transport is None:
+            return "emulator error: dispatcher not started"
+        return self._transport.target(delivery.url)
 
     def _settle(self, ch: _Channel, delivery: Delivery, ok: bool) -> None:
         del ch.queue[0]
@@ -221,7 +226,7 @@ class Dispatcher:
             log.exception("completion bookkeeping failed for %s", delivery.channel)
         finally:
             if ch.queue:
-                self._ready.put_nowait(ch)
+                self._make_ready(ch, spawn=False)
             else:
                 ch.scheduled = False
                 self._channels.pop(ch.key, None)
@@ -240,77 +245,149 @@ class Dispatcher:
         ch.backoff = False
         ch.scheduled = True
         self.activity.acquire(len(ch.queue))
-        self._ready.put_nowait(ch)
+        self._make_ready(ch)
 
-    async def _attempt(self, delivery: Delivery) -> bool:
+    async def _attempt(self, ch: _Channel, delivery: Delivery, target: Target | str) -> bool | None:
+        """One attempt, recorded; None when the channel was parked instead (not an attempt)."""
         at = self.clock.now_iso()
         real_at = time.time()
         started = time.monotonic()
+        self._inflight[delivery] = started
+        self._holds.watch()
+        outage_s, probes = 0.0, 0
         try:
             if delivery.body is None:
                 delivery.body, delivery.headers = self.encoder.encode(delivery.payload)
-            status, error = await self._post(delivery)
+            result = await self._post(delivery, target)
+            if result.unreachable and isinstance(target, Target) and self.policy.outage_s > 0:
+                ride = await self._ride_out(ch, delivery, target, result)
+                if ride is None:
+                    return None
+                result, outage_s, probes, started = ride
+            elif self._outages.records and isinstance(target, Target):
+                self._answered(target, result)
         except Exception as exc:  # an attempt that cannot even be made is a failed attempt
             log.exception(
                 "webhook attempt failed inside the emulator: %s", redact_url(delivery.url)
             )
-            status, error = None, f"emulator error: {type(exc).__name__}"
+            result = Result(None, f"emulator error: {type(exc).__name__}")
+        finally:
+            self._inflight.pop(delivery, None)
+            if self._holds.announced:
+                self._holds.check()
         latency = (time.monotonic() - started) * 1000.0
-        delivery.attempts.append(Attempt(status, error, latency, at, real_at))
-        return status is not None and 200 <= status < 300
+        delivery.attempts.append(
+            Attempt(result.status, result.error, latency, at, real_at, outage_s, probes)
+        )
+        return result.status is not None and 200 <= result.status < 300
 
-    async def _post(self, delivery: Delivery) -> tuple[int | None, str | None]:
+    async def _post(self, delivery: Delivery, target: Target | str) -> Result:
         fault = self.faults.webhook_fault(delivery.url, self.clock.now_ms)
         if fault is not None:
             await real_delay(fault.delay_s)
             if fault.timeout:
-                return None, "timeout (injected)"
+                return Result(None, "timeout (injected)")
             if fault.refuse:
-                return None, "connection refused (injected)"
+                return Result(None, "connection refused (injected)")
             if fault.status is not None:
-                return fault.status, "injected"
-        if not delivery.url.startswith(("http://", "https://")):
-            return None, "refused: webhook URLs must be http:// or https://"
-        target = self._pool.target(delivery.url) if self._pool is not None else None
-        if target is not None:
-            answer = await self._send_plain(target, delivery)
-            if isinstance(answer, BaseException):
-                return None, _describe(answer)
-            if not 300 <= answer < 400:
-                return answer, None
-            # a redirect: aiohttp's client follows it, as it always did
-        assert self._session is not None and self._fresh is not None, "dispatcher not started"
-        reuse = _Reuse()
-        result = await self._send(self._session, delivery, reuse)
-        if isinstance(result, BaseException):
-            if not (reuse.reused and isinstance(result, _STALE)):
-                return None, _describe(result)
-            # the peer closed a kept-alive connection: once more, at once, on a fresh one
-            result = await self._send(self._fresh, delivery, None)
-            if isinstance(result, BaseException):
-                return None, _describe(result)
-        return result, None
+                return Result(fault.status, "injected")
+        if isinstance(target, str):
+            return Result(None, target)
+        allow = self.policy.allow
+        if allow and target.host not in allow:
+            return Result(None, f"refused: host {target.host!r} is not in --webhook-allow")
+        assert self._transport is not None and delivery.body is not None
+        return await self._transport.post(
+            target, delivery.body, delivery.headers or {}, self.policy.timeout_s, self._verify
+        )
 
-    @staticmethod
-    async def _send(
-        session: aiohttp.ClientSession, delivery: Delivery, reuse: _Reuse | None
-    ) -> int | BaseException:
+    # -- outages -------------------------------------------------------------------------
+    async def _ride_out(
+        self, ch: _Channel, delivery: Delivery, target: Target, first: Result
+    ) -> tuple[Result, float, int, float] | None:
+        """Retry an unreachable receiver in real time, clock held, up to `policy.outage_s`:
+        (last result, seconds waited, requests sent meanwhile, start of the last one), or None
+        when another delivery is already doing it (then this channel is parked)."""
+        outage = self._outages.get(target.key)
+        if outage is not None:
+            if outage.expired:
+                return first, 0.0, 0, self._inflight.get(delivery, time.monotonic())
+            self._park(ch, outage)
+            return None
+        outage = self._outages.open(target.key, target.receiver, first.error or "unreachable")
+        began = self._inflight.pop(delivery, time.monotonic())  # the outage reports the hold now
+        result, probes, last, ended = first, 0, began, False
+        ch.probing = True
         try:
-            async with session.post(
-                delivery.url, data=delivery.body, headers=delivery.headers, trace_request_ctx=reuse
-            ) as resp:
-                await resp.read()
-                return resp.status
-        except (aiohttp.ClientError, OSError, ValueError, TimeoutError) as exc:
-            return exc
+            result, probes, last = await self._probe(delivery, target, outage, first)
+            ended = True
+        finally:  # whatever happens, the parked channels go on (or they would hold time)
+            ch.probing = False
+            if delivery.generation == self._generation:
+                self._end_outage(target, outage, result if ended else None)
+        return result, max(0.0, last - began), probes, last
 
-    async def _send_plain(self, target: PlainTarget, delivery: Delivery) -> int | BaseException:
-        """POST over the keep-alive pool (which retries a stale connection once by itself)."""
-        assert self._pool is not None and delivery.body is not None
-        try:
-            return await self._pool.post(target, delivery.body, delivery.headers or {})
-        except (OSError, ValueError, TimeoutError) as exc:
-            return exc
+    async def _probe(
+        self, delivery: Delivery, target: Target, outage: Outage, result: Result
+    ) -> tuple[Result, int, float]:
+        assert self._transport is not None and delivery.body is not None
+        delay, probes, last = _FIRST_PROBE_S, 0, time.monotonic()
+        while result.unreachable and delivery.generation == self._generation:
+            remaining = outage.deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, _LAST_PROBE_S)
+            if delivery.generation != self._generation:
+                break
+            last = time.monotonic()
+            result = await self._transport.post(
+                target, delivery.body, delivery.headers or {}, self.policy.timeout_s, self._verify
+            )
+            probes += 1
+        return result, probes, last
+
+    def _end_outage(self, target: Target, outage: Outage, result: Result | None) -> None:
+        """The receiver answered, or the window passed; None: the probing was cut short
+        (shutdown), so the outage is forgotten without a verdict."""
+        if self._outages.get(target.key) is outage:
+            if result is None:
+                self._outages.records.pop(target.key, None)
+            elif result.unreachable:
+                outage.error = result.error or outage.error
+                self._outages.expire(outage)
+            else:
+                self._outages.answered(target.key)
+        self._release(outage)
+        self._holds.check()
+
+    def _answered(self, target: Target, result: Result) -> None:
+        """Any answer from a receiver (or a failure other than unreachable) ends its outage,
+        open or expired; the channels parked on it go on."""
+        if not result.unreachable:
+            outage = self._outages.answered(target.key)
+            if outage is not None:
+                self._release(outage)
+
+    def _release(self, outage: Outage) -> None:
+        parked, outage.parked = outage.parked, []
+        for ch in parked:
+            ch.parked = False
+            self._make_ready(ch)
+
+    def _park(self, ch: _Channel, outage: Outage) -> None:
+        ch.parked = True
+        outage.parked.append(ch)
+
+    # -- who holds the clock ---------------------------------------------------------------
+    def held_by(self) -> list[dict[str, Any]]:
+        """Receivers holding the clock now: `[{receiver, reason, since, for_s}]`, `reason`
+        "outage" (unreachable, retried in real time) or "waiting for answer" (over 1 s)."""
+        return self._holds.rows()
+
+    def _receiver_of(self, delivery: Delivery) -> str:
+        target = self._target(delivery)
+        return target.receiver if isinstance(target, Target) else redact_url(delivery.url)
 
     # -- state file --------------------------------------------------------------------
     def adopt(self, delivery: Delivery) -> None:
@@ -328,11 +405,3 @@ class Dispatcher:
         self.delivered = int(counters.get("delivered", 0))
         self.dead = int(counters.get("dead", 0))
         self.dropped = int(counters.get("dropped", 0))
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    if isinstance(exc, (aiohttp.ServerDisconnectedError, Disconnected)):
-        return f"disconnected: {exc}"
-    return f"{type(exc).__name__}: {exc}"

@@ -1,272 +1,201 @@
-"""Keep-alive HTTP/1.1 POSTs to plain `http://` receivers, at a fraction of a client session's cost.
+"""The webhook transport: one connection pool and one policy for every http:// and https:// POST.
 
 Webhooks are small POSTs whose answer only matters for its status, sent by the thousand to a few
-receivers: a generic client's per-request machinery (URL objects, cookie jar, header merging,
-response objects, timers) costs several times the write and the read. `HttpPool` keeps idle
-connections per receiver (never reused after `keepalive_s` idle, CONTRACT §6), writes each request
-in one piece and parses just the status line, the framing headers and the body's length.
+receivers, so a generic client's per-request machinery (URL objects, cookie jar, header merging,
+response objects, timers) would cost several times the write and the read. The policy, in one
+place (CONTRACT §6, §11):
 
-`plain_target(url)` says which URLs it takes; everything else (https, credentials in the URL,
-non-ASCII) and every redirect stays with aiohttp's `ClientSession` in the dispatcher.
+- **One attempt is one request.** `post` sends the request once and reports what came back. A
+  3xx answer is never followed: the attempt fails with `redirect to <Location>`, and the log says
+  so once per URL (WARNING). So the host connected to is always the URL's host, which is the host
+  `--webhook-allow` was checked against.
+- **Connections are reused per receiver** (scheme, host, port), for http and https alike (TLS in
+  the same pool, certificates verified only with `--webhook-verify-tls`), but never after
+  `keepalive_s` idle (Node closes idle sockets after 5 s).
+- **A stale connection is retried once, here only.** When a reused connection turns out closed by
+  the receiver before one byte of the answer arrived, the request goes again at once on a fresh
+  connection (which is not pooled afterwards); the caller sees one attempt.
+- **At most 64 KiB of an answer is read** (head and body, `http1.MAX_ANSWER`). A longer answer is
+  cut, its connection closed, and the attempt counts by its status.
+- **Time-outs are real**: `timeout_s` for connecting, writing and the whole answer, enforced by one
+  watchdog while exchanges are in flight (a timer per request would cost more than the request),
+  so an exchange fails between `timeout_s` and `timeout_s` plus a quarter of it (at most 0.25 s).
+- **Never the emulator's own control plane**: a URL whose path is under /_emulator is refused
+  when its host is the emulator's listener, whether the URL says so literally or the connection
+  turns out to reach it.
+- **Unreachable is told apart**: a refused, reset or closed connection and a time-out come back
+  with `unreachable=True` (the dispatcher then rides out an outage, CONTRACT §11); a TLS, DNS or
+  protocol error, or any HTTP answer, does not.
+- The request carries `Host`, the caller's headers, `Authorization: Basic` from `user:password`
+  in the URL, and `Content-Length`; the head is built once per URL and headers.
+
+The pool is shareable: several dispatchers (one per project) may post through one `Transport`;
+whoever created it closes it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
+import errno
+import logging
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
-from urllib.parse import urlsplit
 
-__all__ = ["Disconnected", "HttpPool", "PlainTarget", "plain_target"]
+from emulator.webhooks.delivery import redact_url
+from emulator.webhooks.http1 import Connection, Disconnected, Response
+from emulator.webhooks.targets import Listener, Target, parse_target
 
-_MAX_HEAD = 64 * 1024  # a response head larger than this is not a webhook receiver's answer
-_MAX_TARGETS = 1024  # distinct URLs remembered by one pool (a run sends to a handful)
+__all__ = ["Result", "Transport"]
 
+log = logging.getLogger("emulator.webhooks")
 
-class Disconnected(ConnectionError):
-    """The receiver closed the connection before its answer was complete."""
-
-
-class PlainTarget(NamedTuple):
-    host: str
-    port: int
-    target: str  # request target: path and query
-    authority: str  # the Host header
+_MAX_TARGETS = 1024  # distinct URLs remembered (a run sends to a handful)
+_UNREACHABLE_ERRNO = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN})
+_Key = tuple[str, str, int, bool]  # scheme, host, port, verify
 
 
-def plain_target(url: str) -> PlainTarget | None:
-    """Where a plain-HTTP POST goes, or None when the URL needs the full client."""
-    if not url.startswith("http://") or not url.isascii():
-        return None
-    try:
-        parts = urlsplit(url)
-        port = parts.port or 80
-    except ValueError:
-        return None
-    host = parts.hostname
-    if not host or parts.username is not None or parts.password is not None:
-        return None
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    if any(c in target for c in " \r\n"):
-        return None
-    return PlainTarget(host, port, target, parts.netloc)
+class Result(NamedTuple):
+    """What one request came to: a status and/or an error; `unreachable` for an outage."""
+
+    status: int | None
+    error: str | None = None
+    unreachable: bool = False
 
 
-class _Response:
-    """Incremental parser of one HTTP/1.x response: status, framing, keep-alive."""
-
-    __slots__ = ("body_left", "chunked", "keep_alive", "status", "until_close")
-
-    def __init__(self) -> None:
-        self.status = 0
-        self.keep_alive = True
-        self.chunked = False
-        self.until_close = False
-        self.body_left = 0
-
-    def head(self, raw: bytes) -> bool:
-        """Read a response head; False for an interim (1xx) answer that a final one follows."""
-        lines = raw.decode("latin-1").split("\r\n")
-        version, _, rest = lines[0].partition(" ")
-        code = rest[:3]
-        if not version.startswith("HTTP/1.") or not code.isdigit():
-            raise ValueError(f"malformed status line: {lines[0][:80]!r}")
-        self.status = int(code)
-        if 100 <= self.status < 200:
-            return False
-        fields: dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if sep:
-                fields[name.strip().lower()] = value.strip()
-        connection = fields.get("connection", "").lower()
-        self.keep_alive = "close" not in connection and (
-            version != "HTTP/1.0" or "keep-alive" in connection
-        )
-        if self.status in (204, 304):
-            return True
-        if "chunked" in fields.get("transfer-encoding", "").lower():
-            self.chunked = True
-        elif "content-length" in fields:
-            self.body_left = int(fields["content-length"])
-        else:
-            self.until_close = True
-            self.keep_alive = False
-        return True
+_TO_SELF = Result(None, "refused: the emulator's own control plane")
 
 
-class _Connection(asyncio.Protocol):
-    """One client connection; answers one request at a time."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-        self.idle_since = 0.0
-        self.started = 0.0  # when the current exchange began (monotonic), for the watchdog
-        self._buffer = bytearray()
-        self._waiter: asyncio.Future[_Response] | None = None
-        self._response: _Response | None = None
-
-    # -- protocol callbacks -------------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        if self._waiter is None:
-            self.close()  # bytes nobody asked for: this connection cannot be trusted again
-            return
-        try:
-            self._parse()
-        except ValueError as exc:
-            self._fail(exc)
-
-    def eof_received(self) -> bool:
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        response = self._response
-        if response is not None and response.until_close and response.status:
-            self._finish()  # the body ran until the close: that was its end
-        else:
-            self._fail(Disconnected(f"connection closed: {exc or 'by the receiver'}"))
-
-    # -- one exchange ---------------------------------------------------------------------------
-    async def exchange(self, request: bytes, now: float) -> _Response:
-        loop = asyncio.get_running_loop()
-        self.started = now
-        self._waiter = loop.create_future()
-        self._response = _Response()
-        self._buffer.clear()
-        assert self.transport is not None
-        self.transport.write(request)
-        return await self._waiter
-
-    def _parse(self) -> None:
-        response = self._response
-        assert response is not None
-        buffer = self._buffer
-        while not response.status or 100 <= response.status < 200:
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buffer) > _MAX_HEAD:
-                    raise ValueError("response head too large")
-                return
-            final = response.head(bytes(buffer[:end]))
-            del buffer[: end + 4]
-            if not final:
-                response.status = 0
-        if response.chunked:
-            self._parse_chunks(response)
-        elif response.until_close:
-            buffer.clear()
-        elif len(buffer) >= response.body_left:
-            if len(buffer) > response.body_left:
-                response.keep_alive = False  # more than the answer: do not reuse
-            self._finish()
-
-    def _parse_chunks(self, response: _Response) -> None:
-        buffer = self._buffer
-        while True:
-            if response.body_left:
-                if len(buffer) < response.body_left + 2:
-                    return
-                del buffer[: response.body_left + 2]
-                response.body_left = 0
-            end = buffer.find(b"\r\n")
-            if end < 0:
-                return
-            size = int(bytes(buffer[:end]).split(b";")[0].strip(), 16)
-            if size == 0:  # the last chunk, then optional trailer lines and an empty line
-                if buffer.find(b"\r\n\r\n", end) >= 0:
-                    self._finish()
-                return
-            del buffer[: end + 2]
-            response.body_left = size
-
-    def _finish(self) -> None:
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            assert self._response is not None
-            waiter.set_result(self._response)
-
-    def expire(self) -> None:
-        """The receiver took longer than the time-out to answer."""
-        self._fail(TimeoutError("no answer in time"))
-
-    def _fail(self, exc: Exception) -> None:
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(exc)
-        self.close()
-
-    def close(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
+def _describe(exc: BaseException) -> Result:
+    """A failed exchange as a result: which failures mean the receiver cannot be reached."""
+    if isinstance(exc, TimeoutError):
+        return Result(None, "timeout", True)
+    if isinstance(exc, Disconnected):
+        return Result(None, f"disconnected: {exc}", True)
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ssl.SSLError):
+        return Result(None, text)
+    unreachable = isinstance(exc, (ConnectionError, BrokenPipeError)) or (
+        isinstance(exc, OSError) and exc.errno in _UNREACHABLE_ERRNO
+    )
+    return Result(None, text, unreachable)
 
 
-class HttpPool:
-    """Idle keep-alive connections per receiver; `post` returns the answer's status.
-
-    Time-outs are enforced by one watchdog that runs while exchanges are in flight (a timer per
-    request would cost more than the request), so an exchange fails between `timeout_s` and
-    `timeout_s` plus a quarter of it (at most 0.25 s) after it started.
-    """
+class Transport:
+    """Keep-alive HTTP/1.1 POSTs to webhook receivers over plain TCP or TLS."""
 
     def __init__(
         self,
-        keepalive_s: float,
-        timeout_s: float,
+        keepalive_s: float = 4.0,
+        verify_tls: bool = False,
+        listener: Listener | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.keepalive_s = keepalive_s
-        self.timeout_s = timeout_s
+        self.verify_tls = verify_tls
+        self.listener = listener
         self._monotonic = monotonic
-        self._idle: dict[tuple[str, int], list[_Connection]] = {}
-        self._busy: set[_Connection] = set()
+        self._idle: dict[_Key, list[Connection]] = {}
+        self._busy: set[Connection] = set()
         self._sweeper: asyncio.TimerHandle | None = None
         self._watchdog: asyncio.TimerHandle | None = None
-        self._targets: dict[str, PlainTarget | None] = {}
-        self._heads: dict[tuple[PlainTarget, tuple[tuple[str, str], ...]], bytes] = {}
+        self._watch_timeout = 0.0  # the time-out the watchdog's period was chosen for
+        self._targets: dict[str, Target | str] = {}
+        self._heads: dict[tuple[Target, tuple[tuple[str, str], ...]], bytes] = {}
+        self._tls: dict[bool, ssl.SSLContext] = {}
+        self._warned: set[str] = set()
+        self._answers: dict[int, Result] = {}  # one Result per status seen (at most 1,000)
         self.opened = 0  # connections opened so far (reuse shows as few)
 
-    def target(self, url: str) -> PlainTarget | None:
-        """`plain_target(url)`, remembered for the few URLs a run sends to."""
+    # -- targets ------------------------------------------------------------------------------
+    def target(self, url: str) -> Target | str:
+        """The target of `url`, or why it is refused (remembered for the few URLs of a run)."""
         try:
             return self._targets[url]
         except KeyError:
             if len(self._targets) >= _MAX_TARGETS:
                 self._targets.clear()
-            found = self._targets[url] = plain_target(url)
+            try:
+                found: Target | str = parse_target(url)
+            except ValueError as exc:
+                found = f"refused: the URL {exc}"
+            self._targets[url] = found
             return found
 
-    async def post(self, target: PlainTarget, body: bytes, headers: Mapping[str, str]) -> int:
-        """POST `body`; on a reused connection the receiver closed, once more on a fresh one."""
+    # -- one request --------------------------------------------------------------------------
+    async def post(
+        self,
+        target: Target,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeout_s: float,
+        verify: bool | None = None,
+    ) -> Result:
+        """POST `body` once (a stale reused connection aside) and say what came of it."""
+        if target.control and self.listener is not None and self.listener.is_control(target):
+            return _TO_SELF
         request = b"%b%d\r\n\r\n%b" % (self._head(target, headers), len(body), body)
-        key = (target.host, target.port)
+        verify = self.verify_tls if verify is None else verify
+        key = (target.scheme, target.host, target.port, verify)
+        try:
+            response = await self._send(target, key, request, timeout_s)
+        except (OSError, ValueError, TimeoutError) as exc:
+            return _describe(exc)
+        return _TO_SELF if response is None else self._result(target, response)
+
+    async def _send(
+        self, target: Target, key: _Key, request: bytes, timeout_s: float
+    ) -> Response | None:
+        """The answer, on an idle connection if there is one, else (or when that one turns out
+        stale) on a fresh one; None when the fresh one reached the emulator's control plane."""
         started = self._monotonic()
+        deadline = started + timeout_s
         conn = self._take(key, started)
-        keep = True
+        stale = False
         if conn is not None:
             try:
-                return await self._exchange(key, conn, request, started)
-            except Disconnected:
+                return await self._exchange(key, conn, request, deadline, timeout_s)
+            except Disconnected as exc:
+                if not exc.silent:
+                    raise
                 # closed by the receiver while idle: not its answer. Once more on a fresh
                 # connection, used once only (as a receiver that drops idle ones may want)
-                keep = False
-        async with asyncio.timeout(self.timeout_s - (self._monotonic() - started)):
-            conn = await self._open(key)
-        return await self._exchange(key, conn, request, started, keep)
+                stale = True
+        conn = await self._open(target, key, deadline)
+        if target.control and conn.to_self:
+            conn.close()
+            return None
+        return await self._exchange(key, conn, request, deadline, timeout_s, keep=not stale)
 
-    def _head(self, target: PlainTarget, headers: Mapping[str, str]) -> bytes:
+    def _result(self, target: Target, response: Response) -> Result:
+        status = response.status
+        if status < 300 or status >= 400:
+            try:
+                return self._answers[status]
+            except KeyError:
+                found = self._answers[status] = Result(status)
+                return found
+        where = _shown(response.location)
+        self._warn_redirect(target, status, where)
+        return Result(status, f"redirect to {where}")
+
+    def _warn_redirect(self, target: Target, status: int, where: str) -> None:
+        url = f"{target.receiver}{target.path}"
+        if url in self._warned:
+            return
+        if len(self._warned) >= _MAX_TARGETS:
+            self._warned.clear()
+        self._warned.add(url)
+        log.warning(
+            "webhook receiver %s answered %d redirect to %s: redirects are not followed, "
+            "the attempt fails (fix the URL)",
+            url,
+            status,
+            where,
+        )
+
+    def _head(self, target: Target, headers: Mapping[str, str]) -> bytes:
         """The request head up to the Content-Length value: the same for every webhook sent to
         one URL, so it is written once (3 us per request otherwise)."""
         key = (target, tuple(headers.items()))
@@ -275,30 +204,58 @@ class HttpPool:
         except KeyError:
             if len(self._heads) >= _MAX_TARGETS:
                 self._heads.clear()
-            lines = [f"POST {target.target} HTTP/1.1", f"Host: {target.authority}"]
-            lines += [f"{k}: {v}" for k, v in headers.items()]
+            lines = [f"POST {target.path} HTTP/1.1", f"Host: {target.authority}"]
+            lines += [f"{k}: {_printable(v)}" for k, v in headers.items()]
+            if target.authorization is not None:
+                lines.append(f"Authorization: {target.authorization}")
             lines.append("Content-Length: ")
-            head = self._heads[key] = "\r\n".join(lines).encode("latin-1")
+            head = self._heads[key] = "\r\n".join(lines).encode("latin-1", "replace")
             return head
 
-    async def _open(self, key: tuple[str, int]) -> _Connection:
+    # -- connections --------------------------------------------------------------------------
+    async def _open(self, target: Target, key: _Key, deadline: float) -> Connection:
         loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(_Connection, key[0], key[1])
+        tls = self._context(key[3]) if target.scheme == "https" else None
+        async with asyncio.timeout(max(0.0, deadline - self._monotonic())):
+            transport, conn = await loop.create_connection(
+                Connection,
+                target.host,
+                target.port,
+                ssl=tls,
+                server_hostname=target.host if tls is not None else None,
+            )
         self.opened += 1
+        if self.listener is not None and target.control:
+            peer = transport.get_extra_info("peername")
+            local = transport.get_extra_info("sockname")
+            conn.to_self = peer is not None and self.listener.reaches_self(peer, local)
         return conn
+
+    def _context(self, verify: bool) -> ssl.SSLContext:
+        try:
+            return self._tls[verify]
+        except KeyError:
+            context = ssl.create_default_context()
+            if not verify:  # the vendor's sample apps run self-signed receivers (CONTRACT §6)
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            self._tls[verify] = context
+            return context
 
     async def _exchange(
         self,
-        key: tuple[str, int],
-        conn: _Connection,
+        key: _Key,
+        conn: Connection,
         request: bytes,
-        started: float,
+        deadline: float,
+        timeout_s: float,
         keep: bool = True,
-    ) -> int:
+    ) -> Response:
         self._busy.add(conn)
-        self._arm_watchdog()
+        if self._watchdog is None or timeout_s < self._watch_timeout:
+            self._arm_watchdog(timeout_s)
         try:
-            response = await conn.exchange(request, started)
+            response = await conn.exchange(request, deadline)
         except BaseException:
             conn.close()
             raise
@@ -310,9 +267,9 @@ class HttpPool:
             self._arm_sweeper()
         else:
             conn.close()
-        return response.status
+        return response
 
-    def _take(self, key: tuple[str, int], now: float) -> _Connection | None:
+    def _take(self, key: _Key, now: float) -> Connection | None:
         idle = self._idle.get(key)
         limit = now - self.keepalive_s
         while idle:
@@ -322,19 +279,22 @@ class HttpPool:
             conn.close()
         return None
 
-    # -- exchanges fail after timeout_s ------------------------------------------------------
-    def _arm_watchdog(self) -> None:
-        if self._watchdog is None:
-            period = min(max(self.timeout_s / 4, 0.005), 0.25)
-            self._watchdog = asyncio.get_running_loop().call_later(period, self._watch)
+    # -- exchanges fail at their deadline -------------------------------------------------------
+    def _arm_watchdog(self, timeout_s: float) -> None:
+        """Look at the exchanges in flight every quarter of the shortest time-out among them."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._watch_timeout = timeout_s
+        period = min(max(timeout_s / 4, 0.005), 0.25)
+        self._watchdog = asyncio.get_running_loop().call_later(period, self._watch)
 
     def _watch(self) -> None:
         self._watchdog = None
-        limit = self._monotonic() - self.timeout_s
-        for conn in [c for c in self._busy if c.started <= limit]:
+        now = self._monotonic()
+        for conn in [c for c in self._busy if c.deadline <= now]:
             conn.expire()
         if self._busy:
-            self._arm_watchdog()
+            self._arm_watchdog(self._watch_timeout)
 
     # -- idle connections are closed after keepalive_s ------------------------------------------
     def _arm_sweeper(self) -> None:
@@ -357,7 +317,11 @@ class HttpPool:
         if self._idle:
             self._arm_sweeper()
 
-    def close(self) -> None:
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Nothing runs until the first request; here for symmetry with `close`."""
+
+    async def close(self) -> None:
         for handle in (self._sweeper, self._watchdog):
             if handle is not None:
                 handle.cancel()
@@ -368,3 +332,15 @@ class HttpPool:
         self._idle.clear()
         for conn in list(self._busy):
             conn.close()
+
+
+def _printable(text: str) -> str:
+    """A header value as a request head may carry it (no CR, LF or NUL)."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else " " for c in text)
+
+
+def _shown(location: str | None) -> str:
+    """A redirect's Location as the delivery log and the serve log show it."""
+    if not location:
+        return "(no Location header)"
+    return redact_url(_printable(location))[:300]
