@@ -126,10 +126,10 @@ def main() -> None:
         f"**{opened - idle:.1f} MB over idle** (goal ≤ 100 MB), **{per_project_kb:.1f} KB per "
         f"idle project**; {after:.1f} MB after the GET runs",
     ]
-    for who in ("default", "project"):
+    for who, label in (("default", "the default project"), ("project", "a project opened by use")):
         rate, cpu = best[("many", who)]
         lines.append(
-            f"report GET in the {who} project of {args.projects + 1} projects: {rate:.0f}/s "
+            f"report GET in {label}, of {args.projects + 1} projects: {rate:.0f}/s "
             f"({cpu:.0f} µs CPU/req) vs {yard[0]:.0f}/s ({yard[1]:.0f} µs) with one project → "
             f"**{rate / yard[0]:.3f}x** (routing cost {100 * (1 - rate / yard[0]):+.1f} %; goal "
             "≤ 5 %)"
