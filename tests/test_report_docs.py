@@ -78,3 +78,15 @@ async def test_reset_keeps_faults_and_forgets_broadcasts(
     assert (await run.api.control("GET", "/broadcasts"))["broadcasts"] == []
     status, _ = await run.api.call("GET", f"/voice/v1/broadcast/{created['broadcast_id']}")
     assert status == 503  # the fault still fires
+
+
+async def test_the_samples_placeholder_from_numbers_are_refused_as_docs_drop_in_says(
+    start_emulator: StartEmulator, receiver: Receiver
+) -> None:
+    """docs/drop-in.md, step 0: the samples' `from` placeholders must be edited first."""
+    run = await _run(start_emulator)
+    for placeholder in ("enablex_no", "callerid"):
+        body = run.api.create_body(["919800000010"], receiver, **{"from": placeholder})
+        status, answer = await run.api.call("POST", "/voice/v1/broadcast", body)
+        assert status == 400
+        assert answer["error_description"] == "CLI number is not assigned/wrong CLI number"
