@@ -46,6 +46,12 @@ log = logging.getLogger("emulator")
 HEAD_KEEP = 16 * 1024  # bytes of an incomplete head kept to explain a framing error (Node: 16 KiB)
 Message = tuple[RawRequestMessage, StreamReader]  # a request and its body, as the parser gives
 ParseResult = tuple[list[Message], bool, bytes]
+# aiohttp 3.14 bounds the requests queued per connection, and its parser must know the bound
+_QUEUE_LIMIT: dict[str, int] = (
+    {"max_msg_queue_size": web_protocol.MAX_MSG_QUEUE_SIZE}
+    if hasattr(web_protocol, "MAX_MSG_QUEUE_SIZE")
+    else {}
+)
 
 
 class _Parser(HttpRequestParser):
@@ -105,7 +111,7 @@ class JsonConnection(web_protocol.RequestHandler):
             max_headers=self.max_headers,
             payload_exception=UnreadableBody,
             auto_decompress=self._auto,
-            max_msg_queue_size=web_protocol.MAX_MSG_QUEUE_SIZE,
+            **_QUEUE_LIMIT,
         )
 
     @property
