@@ -230,30 +230,34 @@ class JsonConnection(web_protocol.RequestHandler):
     # -- the client closed its side --------------------------------------------------------
     def eof_received(self) -> bool:  # type: ignore[override]
         """A request still arriving can no longer complete: answer it on the half-open socket,
-        then close. Keep the transport open (True) whenever an answer is still owed."""
+        then close. Keep the transport open (True) whenever an answer is still owed (TLS cannot
+        half-close: there the answer is only what the socket allows)."""
+        owed = self._owe_answers()
+        if owed:
+            self._eof = True
+            self._stop_input()
+        return owed and self.transport is not None and not self._tls()
+
+    def _owe_answers(self) -> bool:
         open_ = self._open
         if open_ is not None and not open_[1].is_eof():
             got, declared = open_[1].total_bytes, content_length(open_[0])
             of = f" of {declared}" if declared else ""
-            _fail(
-                open_[1],
-                BadRequest(
-                    f"request body cut short: the client closed its side after {got}{of} bytes"
-                ),
-            )
+            cut = f"request body cut short: the client closed its side after {got}{of} bytes"
+            _fail(open_[1], BadRequest(cut))
             self.server.stats.cut_short += 1
-            self._eof = True
-            self._stop_input()
             return True
         if bytes(self._head).strip():
             self.server.stats.cut_short += 1
             self.inject(BadRequest("request head cut short: the client closed its side"))
             return True
-        if self._messages or (self._waiter is None and self._request_count > 0):
-            self._eof = True  # answers are owed (queued, or being made): give them, then close
-            self._stop_input()
-            return True
-        return False
+        # queued, or being handled (start() holds no waiter while it handles one)
+        return bool(self._messages) or (self._waiter is None and self._request_count > 0)
+
+    def _tls(self) -> bool:
+        return (
+            self.transport is not None and self.transport.get_extra_info("sslcontext") is not None
+        )
 
     # -- deadlines (checked by the server's sweep) ------------------------------------------
     def check_deadlines(self, now: float, limits: ServerLimits) -> None:
