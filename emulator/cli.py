@@ -51,6 +51,12 @@ def _flag_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     return convert
 
 
+def _metavar(name: str) -> str:
+    """`--webhook-timeout-s SECONDS`, `--settle-ms MS`, `--journal-size SIZE`."""
+    unit = name.rsplit("_", 1)[-1]
+    return {"s": "SECONDS", "ms": "MS"}.get(unit, unit.upper())
+
+
 def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     for option in OPTIONS:
         help_text = f"{option.help} [env {option.env}]"
@@ -63,7 +69,7 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
                 option.flag,
                 dest=option.name,
                 type=_flag_type(option.parse),
-                metavar=option.name.split("_")[-1].upper(),
+                metavar=_metavar(option.name),
                 help=help_text,
             )
 
