@@ -100,5 +100,5 @@ def overrun_end(buffered: bytes) -> int | None:
         if not rest:
             return None
         if not _REQUEST_START.match(rest):
-            return end if length else None
+            return end if length and int(length[1]) > 0 else None
         pos = end

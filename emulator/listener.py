@@ -155,10 +155,9 @@ def _json_http_errors(handler: Handler, server: JsonServer) -> Handler:
             error = _http_error(exc, request)
             resp = json_response(error_body(error, server.clock_iso()), error.status)
             resp.force_close()
-            return resp
         connection = request.protocol
-        if isinstance(connection, JsonConnection) and connection.closes_after(request):
-            resp.force_close()
+        if isinstance(connection, JsonConnection):
+            connection.answered(request, resp)
         return resp
 
     return handle

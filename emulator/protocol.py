@@ -78,6 +78,7 @@ class JsonConnection(web_protocol.RequestHandler):
 
     __slots__ = (
         "_after_body",
+        "_answered",
         "_auto",
         "_drop",
         "_eof",
@@ -100,6 +101,7 @@ class JsonConnection(web_protocol.RequestHandler):
         self._after_body = 0  # Content-Length of a body that just ended, until the next head
         self._drop = False  # nothing more is read: the rest of the input cannot be framed
         self._eof = False  # the client closed its sending side
+        self._answered: StreamReader | None = None  # the body of the last request answered
 
     def _new_parser(self) -> _Parser:
         return _Parser(
@@ -132,11 +134,13 @@ class JsonConnection(web_protocol.RequestHandler):
         if not self._drop:
             super().data_received(data)
 
-    def closes_after(self, request: web.BaseRequest) -> bool:
-        """Whether the answer to `request` must close the connection: its body failed (the
-        input after it cannot be framed), or the client has closed its side and nothing more
-        is queued."""
-        return request.content.exception() is not None or (self._eof and not self._messages)
+    def answered(self, request: web.BaseRequest, response: web.StreamResponse) -> None:
+        """The app has answered `request`. The answer closes the connection if the request's
+        body failed (the input after it cannot be framed), or if the client has closed its side
+        and nothing more is queued."""
+        self._answered = request.content
+        if request.content.exception() is not None or (self._eof and not self._messages):
+            response.force_close()
 
     # -- what the parser consumed --------------------------------------------------------
     def parsed(self, messages: list[Message], data: bytes) -> None:
@@ -197,8 +201,23 @@ class JsonConnection(web_protocol.RequestHandler):
             self.server.stats.overruns += 1
         else:
             error = BadRequest(f"request body is malformed: {first_line(exc.message)}")
-        _fail(message[1], error)
+        self._end_body(message, error)
+
+    def _end_body(self, message: Message, error: EmulatorError) -> None:
+        """No more of this body can be read: if its request is still to be answered, the app's
+        read of it fails with `error`; if it was answered already (aiohttp is reading the rest
+        to drop it), end it quietly and close. Nothing more is read either way."""
         self._stop_input()
+        if self._to_answer(message):
+            _fail(message[1], error)
+        else:
+            message[1].feed_eof()
+            self.force_close()
+
+    def _to_answer(self, message: Message) -> bool:
+        """`message` (the last request read) is not answered yet (requests are answered in
+        order, so the last one answered tells)."""
+        return self._answered is not message[1]
 
     def _recover_overrun(self, buffered: bytes) -> ParseResult | None:
         """Requests whose last one's body runs past its Content-Length, parsed again up to where
@@ -244,9 +263,12 @@ class JsonConnection(web_protocol.RequestHandler):
             got, declared = open_[1].total_bytes, content_length(open_[0])
             of = f" of {declared}" if declared else ""
             cut = f"request body cut short: the client closed its side after {got}{of} bytes"
-            _fail(open_[1], BadRequest(cut))
             self.server.stats.cut_short += 1
-            return True
+            if self._to_answer(open_):
+                _fail(open_[1], BadRequest(cut))
+                return True
+            open_[1].feed_eof()  # answered already: aiohttp was only dropping the rest
+            return False
         if bytes(self._head).strip():
             self.server.stats.cut_short += 1
             self.inject(BadRequest("request head cut short: the client closed its side"))
@@ -287,11 +309,7 @@ class JsonConnection(web_protocol.RequestHandler):
             f"request body made no progress for {limits.body_timeout_s:g} s, after {got}{of} "
             "bytes (--body-timeout-s)"
         )
-        if self._request_in_progress or any(m[1] is message[1] for m in self._messages):
-            _fail(message[1], error)  # the app's read fails: a JSON 408, journalled
-            self._stop_input()
-        else:
-            self.force_close()  # answered already: only the unread rest is left
+        self._end_body(message, error)  # a JSON 408 from the app's read, journalled
 
     def inject(self, error: EmulatorError) -> None:
         """Answer `error` as the next response on this connection, then close it."""

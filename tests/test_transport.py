@@ -371,3 +371,27 @@ async def test_garbage_after_a_body_answered_earlier_gets_a_hint_without_echo(
         f"malformed HTTP request: Invalid method encountered (right after a body of "
         f"Content-Length {chars}: Content-Length must count bytes, not characters)"
     )
+
+
+@pytest.mark.parametrize("then", ["the rest and more", "eof"])
+async def test_a_body_broken_after_its_request_was_answered_closes_quietly(
+    run: Running, caplog: pytest.LogCaptureFixture, then: str
+) -> None:
+    """A 401 is answered before the body is read; the body then overruns its Content-Length
+    (or the client closes its side): no second answer, no traceback in the log."""
+    raw, _ = _character_counted("Grüße aus Köln")
+    raw = raw.replace(f"Authorization: {_auth()}\r\n".encode(), b"")
+    head_end = raw.index(b"\r\n\r\n") + 4
+    port = int(run.url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(raw[: head_end + 10])
+    first = await asyncio.wait_for(reader.readuntil(b"}"), 10)
+    if then == "eof":
+        writer.write_eof()
+    else:
+        writer.write(raw[head_end + 10 :])
+    rest = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    (answer,) = parse_responses(first + rest)
+    assert answer[0] == 401
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")], caplog.text
