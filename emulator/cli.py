@@ -163,12 +163,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     stop = _Stop()
     installed = stop.install(loop)
-    url = _bound_url(site, settings, tls is not None)
-    if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.control_token:
-        log.warning("listening on %s without --control-token: anyone can reset it", settings.host)
-    print("\n".join(banner(settings, url)), flush=True)
-    if ready is not None:
-        ready(url)
+    _announce(settings, _bound_url(site, settings, tls is not None), ready)
     try:
         await stop.requested.wait()
         _say(_stopping_line(runner, settings, installed))
@@ -179,6 +174,14 @@ async def serve(
             for sig in installed:
                 loop.remove_signal_handler(sig)
     return 0
+
+
+def _announce(settings: Settings, url: str, ready: Callable[[str], None] | None) -> None:
+    if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.control_token:
+        log.warning("listening on %s without --control-token: anyone can reset it", settings.host)
+    print("\n".join(banner(settings, url)), flush=True)
+    if ready is not None:
+        ready(url)
 
 
 async def _start(
