@@ -7,30 +7,30 @@ from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web, web_protocol
+from aiohttp import web
 
 from emulator import state
 from emulator.api.handlers import EMULATOR, Handlers
 from emulator.api.middleware import api_middleware
-from emulator.api.responses import error_body, json_response
 from emulator.api.routes import api_routes
 from emulator.config import Settings
 from emulator.control.routes import control_routes
 from emulator.domain.behaviour import Behaviour
-from emulator.errors import BadRequest, InternalError
+from emulator.listener import ConnectionStats, JsonServer, ServerLimits
 from emulator.projects import Projects
 from emulator.world import World
 
 if TYPE_CHECKING:
     from emulator.scenario.model import Scenario
 
-__all__ = ["EMULATOR", "PROJECTS", "EmulatorRunner", "create_app"]
+__all__ = ["CONNECTIONS", "EMULATOR", "PROJECTS", "EmulatorRunner", "create_app"]
 
 log = logging.getLogger("emulator")
 PROJECTS = web.AppKey("projects", Projects)  # every world of the server, by APP_ID
 KEEPALIVE_S = 75.0  # clients must always be the side that closes (CONTRACT §3)
 LINGER_S = 1.0  # after answering a request whose body was not read (413, 401), read and drop
 # the rest for at most this long: enough for a local client, and shutdown is not held up
+CONNECTIONS = web.AppKey("connections", ConnectionStats)  # what the server refused or cut short
 
 
 def create_app(
@@ -56,6 +56,7 @@ def create_app(
     )
     app[PROJECTS] = projects
     app[EMULATOR] = projects.default
+    app[CONNECTIONS] = ConnectionStats()
     app.add_routes(api_routes(Handlers()))
     save = None
     if settings.state_file:
@@ -97,50 +98,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             log.error("could not write the state file %s: %s", path, exc)
 
 
-class _JsonErrorHandler(web_protocol.RequestHandler):
-    """Answers errors raised by the HTTP parser itself (bad framing, bad headers) as JSON."""
-
-    __slots__ = ("clock_iso",)
-
-    def __init__(self, manager: web.Server, clock_iso: Callable[[], str], **kwargs: Any) -> None:
-        super().__init__(manager, **kwargs)
-        self.clock_iso = clock_iso  # the emulator's virtual `now_iso`, for the error's timestamp
-
-    def handle_error(
-        self,
-        request: Any,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        log.debug("HTTP protocol error (%s): %s", status, exc)
-        if request.writer.output_size > 0:
-            raise ConnectionError("response already started; cannot send the error")
-        text = f"malformed HTTP request: {exc or message or status}"
-        error = BadRequest(text) if status < 500 else InternalError("internal emulator error")
-        resp = json_response(error_body(error, self.clock_iso()), error.status)
-        resp.force_close()
-        return resp
-
-
-class _JsonServer(web.Server):
-    """The runner's server, turned into one whose connections are `_JsonErrorHandler`s."""
-
-    clock_iso: Callable[[], str]
-
-    @staticmethod
-    def adopt(server: web.Server, clock_iso: Callable[[], str]) -> _JsonServer:
-        server.__class__ = _JsonServer
-        assert isinstance(server, _JsonServer)
-        server.clock_iso = clock_iso
-        return server
-
-    def __call__(self) -> web_protocol.RequestHandler:
-        return _JsonErrorHandler(self, self.clock_iso, loop=self._loop, **self._kwargs)
-
-
 class EmulatorRunner(web.AppRunner):
-    """An AppRunner with a long keep-alive and JSON answers to HTTP parser errors."""
+    """An AppRunner with a long keep-alive, JSON answers to HTTP parser errors, bounded request
+    read times and a connection cap (`emulator.protocol`)."""
 
     def __init__(self, app: web.Application, **kwargs: Any) -> None:
         kwargs.setdefault("keepalive_timeout", KEEPALIVE_S)
@@ -150,4 +110,15 @@ class EmulatorRunner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
-        return _JsonServer.adopt(server, self.app[EMULATOR].clock.now_iso)
+        projects = self.app[PROJECTS]
+        settings = projects.base  # the server's settings; errors before routing are stamped
+        limits = ServerLimits(  # with the default project's clock
+            settings.header_timeout_s, settings.body_timeout_s, settings.max_connections
+        )
+        clock = projects.default.clock
+        return JsonServer.adopt(server, clock.now_iso, limits, self.app[CONNECTIONS])
+
+    def requests_in_progress(self) -> int:
+        """API and control requests being handled right now (what a graceful stop waits for)."""
+        server = self.server
+        return server.requests_in_progress() if isinstance(server, JsonServer) else 0

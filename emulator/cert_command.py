@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from typing import Any
 
 __all__ = ["register"]
@@ -19,10 +20,17 @@ def _run(args: argparse.Namespace) -> int:
     paths = write_certificates(args.out, hosts, local=not args.no_local)
     print(f"CA certificate (trust this): {paths.ca_cert}")
     print(f"server certificate: {paths.server_cert} for {', '.join(hosts)}")
+    app_id, app_key = args.app_id or "YOUR_APP_ID", args.app_key or "YOUR_APP_KEY"
     print(
         f"serve with: broadcast-emulator serve --port 443 --tls-cert {paths.server_cert} "
-        f"--tls-key {paths.server_key}"
+        f"--tls-key {paths.server_key} --app-id {shlex.quote(app_id)} "
+        f"--app-key {shlex.quote(app_key)}"
     )
+    if not (args.app_id and args.app_key):
+        print(
+            "  --app-id/--app-key must be the APP_ID and APP_KEY your client sends "
+            "(any other pair gets 401)"
+        )
     print(f"Node clients: NODE_EXTRA_CA_CERTS={paths.ca_cert}; see docs/drop-in.md")
     return 0
 
@@ -45,4 +53,8 @@ def register(commands: Any) -> None:
         action="store_true",
         help="do not add localhost, 127.0.0.1 and ::1 to the certificate",
     )
+    for flag, what in (("--app-id", "APP_ID"), ("--app-key", "APP_KEY")):
+        parser.add_argument(
+            flag, metavar=what, help=f"the {what} your client sends, put in the printed serve line"
+        )
     parser.set_defaults(run=_run)

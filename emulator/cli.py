@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
+import os
+import re
 import signal
 import ssl
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from aiohttp import web
 
-from emulator import cert_command
-from emulator.app import EMULATOR, EmulatorRunner, create_app
+from emulator import __version__, cert_command
+from emulator.app import EMULATOR, PROJECTS, EmulatorRunner, create_app
 from emulator.config import OPTIONS, Settings, load_settings
 from emulator.replay import commands as scenario_commands
+from emulator.serving import banner, check_listen, display_url, raise_fd_limit, ssl_context
 
 if TYPE_CHECKING:
     from emulator.scenario.model import Scenario
@@ -26,6 +28,33 @@ __all__ = ["build_parser", "display_url", "main", "serve"]
 
 log = logging.getLogger("emulator")
 Command = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Errors in one line (`broadcast-emulator serve: error: --clock: ...`) and a hint, instead of
+    argparse's usage dump; subcommand parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        message = re.sub(r"^argument ([^:]+): ", r"\1: ", message)
+        self.exit(2, f"{self.prog}: error: {message}\nrun '{self.prog} --help' for the options\n")
+
+
+def _flag_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`parse` for argparse: its ValueError message is shown as it is, after the flag."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except (ValueError, TypeError) as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
+
+
+def _metavar(name: str) -> str:
+    """`--webhook-timeout-s SECONDS`, `--settle-ms MS`, `--journal-size SIZE`."""
+    unit = name.rsplit("_", 1)[-1]
+    return {"s": "SECONDS", "ms": "MS"}.get(unit, unit.upper())
 
 
 def _add_serve_options(parser: argparse.ArgumentParser) -> None:
@@ -40,14 +69,21 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
                 option.flag, dest=option.name, action="append", type=option.parse, help=help_text
             )
         else:
-            parser.add_argument(option.flag, dest=option.name, type=option.parse, help=help_text)
+            parser.add_argument(
+                option.flag,
+                dest=option.name,
+                type=_flag_type(option.parse),
+                metavar=_metavar(option.name),
+                help=help_text,
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="broadcast-emulator",
         description="A local emulator of the EnableX Voice Message Broadcast API.",
     )
+    parser.add_argument("--version", action="version", version=f"broadcast-emulator {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve_parser = commands.add_parser("serve", help="serve the emulated API")
     _add_serve_options(serve_parser)
@@ -97,16 +133,33 @@ def _run_serve(args: argparse.Namespace) -> int:
     return asyncio.run(serve(settings, scenario=scenario))
 
 
-def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
-    if not settings.tls_cert:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(settings.tls_cert, settings.tls_key)
-    except (OSError, ssl.SSLError) as exc:
-        files = settings.tls_cert + (f", {settings.tls_key}" if settings.tls_key else "")
-        raise ValueError(f"cannot load --tls-cert/--tls-key ({files}): {exc}") from None
-    return context
+class _Stop:
+    """The first SIGINT/SIGTERM asks for a graceful stop; a second one ends the process at once
+    (exit 128 + signal number: 130 for Ctrl-C, 143 for SIGTERM), skipping the grace period."""
+
+    def __init__(self) -> None:
+        self.requested = asyncio.Event()
+
+    def __call__(self, sig: int) -> None:
+        if not self.requested.is_set():
+            self.requested.set()
+            return
+        _say(f"second {signal.Signals(sig).name}: stopped at once, without waiting or saving")
+        os._exit(128 + sig)  # the state file is replaced atomically: the old one stays whole
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> list[int]:
+        installed: list[int] = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self, sig)
+            except (NotImplementedError, RuntimeError, ValueError):  # Windows, not main thread
+                continue
+            installed.append(sig)
+        return installed
+
+
+def _say(text: str) -> None:
+    print(f"broadcast-emulator: {text}", file=sys.stderr, flush=True)
 
 
 async def serve(
@@ -114,36 +167,79 @@ async def serve(
     ready: Callable[[str], None] | None = None,
     scenario: Scenario | None = None,
 ) -> int:
-    """Serve until SIGINT/SIGTERM; prints one line with the URL, credentials and clock mode."""
-    tls = _ssl_context(settings)  # before anything starts, so a bad file leaves nothing open
-    app = create_app(settings, scenario=scenario)
+    """Serve until SIGINT/SIGTERM. Prints the start line (URL, credentials, clock mode), then the
+    banner; a second signal while stopping ends the process at once."""
+    tls = ssl_context(settings)  # before anything starts, so a bad file leaves nothing open
+    await check_listen(settings.host, settings.port)  # a taken port: nothing started, no state read
+    max_connections = raise_fd_limit(settings.max_connections)
+    app = create_app(settings.replace(max_connections=max_connections), scenario=scenario)
     runner = EmulatorRunner(
         app, handle_signals=False, shutdown_timeout=max(0.1, settings.shutdown_grace_s)
     )
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
-    await site.start()
+    site = await _start(runner, settings, tls)
     app[EMULATOR].listener.add_site(site)  # webhooks to its own control plane are refused
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    url = _bound_url(site, settings, tls is not None)
+    stop = _Stop()
+    installed = stop.install(loop)
+    _announce(settings, _bound_url(site, settings, tls is not None), ready)
+    try:
+        await stop.requested.wait()
+        _say(_stopping_line(runner, settings, installed))
+    finally:
+        try:
+            await runner.cleanup()
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+    return 0
+
+
+def _announce(settings: Settings, url: str, ready: Callable[[str], None] | None) -> None:
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.control_token:
         log.warning("listening on %s without --control-token: anyone can reset it", settings.host)
-    print(
-        f"broadcast-emulator serving {url} (app id {settings.app_id!r}, app key "
-        f"{settings.app_key!r}, clock {settings.clock.value})",
-        flush=True,
-    )
+    print("\n".join(banner(settings, url)), flush=True)
     if ready is not None:
         ready(url)
+
+
+async def _start(
+    runner: EmulatorRunner, settings: Settings, tls: ssl.SSLContext | None
+) -> web.TCPSite:
+    await runner.setup()
     try:
-        await stop.wait()
-    finally:
+        site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
+        await site.start()
+    except BaseException:
         await runner.cleanup()
-    return 0
+        raise
+    return site
+
+
+def _stopping_line(runner: EmulatorRunner, settings: Settings, installed: list[int]) -> str:
+    """What the grace period waits for, e.g. "stopping: waiting up to 5 s for 12 webhook
+    deliveries and 1 API request in flight, then saving state.json; Ctrl-C again to stop at
+    once"."""
+    waits = []
+    deliveries = sum(world.dispatcher.draining for world in runner.app[PROJECTS])
+    if deliveries and settings.shutdown_grace_s > 0:
+        waits.append(_count(deliveries, "webhook delivery", "webhook deliveries"))
+    requests = runner.requests_in_progress()
+    if requests:
+        waits.append(_count(requests, "API request", "API requests"))
+    text = "stopping"
+    if waits:
+        text += (
+            f": waiting up to {settings.shutdown_grace_s:g} s for {' and '.join(waits)} in flight"
+        )
+    if settings.state_file:
+        text += f"{',' if waits else ':'} then saving {settings.state_file}"
+    if (waits or settings.state_file) and signal.SIGINT in installed:
+        text += "; Ctrl-C again to stop at once"
+    return text
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def _bound_url(site: web.TCPSite, settings: Settings, tls: bool) -> str:
@@ -155,23 +251,11 @@ def _bound_url(site: web.TCPSite, settings: Settings, tls: bool) -> str:
     return display_url(settings.host, port, tls)
 
 
-def display_url(host: str, port: int, tls: bool) -> str:
-    """The base URL a client on this machine uses for a server bound to `host`:`port`."""
-    scheme = "https" if tls else "http"
-    if host in ("0.0.0.0", ""):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{scheme}://{host}:{port}"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    except SystemExit as exc:  # argparse has printed the usage error (or --help)
+    except SystemExit as exc:  # argparse has printed the error (or --help, --version)
         return exc.code if isinstance(exc.code, int) else 2
     run: Command | None = getattr(args, "run", None)
     if run is None:
@@ -182,5 +266,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     except (ValueError, OSError) as exc:
-        print(f"broadcast-emulator: error: {exc}", file=sys.stderr)
+        print(f"broadcast-emulator {args.command}: error: {exc}", file=sys.stderr)
         return 2

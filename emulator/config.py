@@ -77,6 +77,9 @@ class Settings:
     projects: tuple[tuple[str, str], ...] = ()  # more projects: (APP_ID, APP_KEY) pairs
     open_projects: bool = False
     max_projects: int = 10_000
+    header_timeout_s: float = 20.0
+    body_timeout_s: float = 20.0
+    max_connections: int = 4096
     timings: Timings = field(default_factory=Timings)
 
     def __post_init__(self) -> None:
@@ -97,7 +100,7 @@ def _bool(text: str) -> bool:
         return True
     if value in ("0", "false", "no", "off", ""):
         return False
-    raise ValueError(f"not a boolean: {text!r}")
+    raise ValueError(f"{text!r} is not one of true, false (or 1, 0, yes, no, on, off)")
 
 
 def _optional(text: str) -> str | None:
@@ -135,23 +138,58 @@ def _project_pairs(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _bounded(parse: Callable[[str], Any], name: str, low: float, strict: bool) -> Any:
-    """`parse`, refusing values below `low` (or equal to it when `strict`); argparse shows
-    `name` in its message ("invalid positive value: '0'")."""
+# Every parser below raises ValueError with a message a user can act on: it names the value and
+# what was expected, never a Python type or function (the CLI prefixes the flag, the environment
+# layer the variable, the scenario loader the path).
+def _int(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
+def _bounded(parse: Callable[[str], Any], low: float, strict: bool = False) -> Any:
+    """`parse`, refusing values below `low` (or equal to it when `strict`)."""
 
     def check(text: str) -> Any:
         value = parse(text)
         if value < low or (strict and value == low):
-            raise ValueError(f"must be {'greater than' if strict else 'at least'} {low:g}")
+            bound = f"greater than {low:g}" if strict else f"at least {low:g}"
+            raise ValueError(f"must be {bound}, not {text.strip()}")
         return value
 
-    check.__name__ = name
     return check
 
 
-_non_neg = _bounded(float, "non-negative", 0, False)
-_above_0 = _bounded(float, "positive", 0, True)
-_int_non_neg = _bounded(int, "non-negative", 0, False)
+def _choice(*names: str) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        value = text.strip().lower()
+        if value not in names:
+            raise ValueError(f"{text!r} is not one of {', '.join(names)}")
+        return value
+
+    return check
+
+
+def _clock(text: str) -> ClockMode:
+    return ClockMode(_choice(*(mode.value for mode in ClockMode))(text))
+
+
+def _instant(text: str) -> int:
+    try:
+        return parse_iso(text)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{text!r} is not an ISO-8601 instant such as {DEFAULT_START}") from None
 
 
 def _folder(text: str) -> str | None:
@@ -165,10 +203,18 @@ _folder.__name__ = "folder"
 
 
 def _port(text: str) -> int:
-    value = int(text)
+    value = _int(text)
     if not 0 <= value <= 65535:
-        raise ValueError("must be between 0 and 65535")
+        raise ValueError(f"must be between 0 and 65535, not {value}")
     return value
+
+
+_non_neg = _bounded(_float, 0)
+_above_0 = _bounded(_float, 0, strict=True)
+_int_non_neg = _bounded(_int, 0)
+_count = _bounded(_int, 1)
+_format = _choice("base64", "hex")
+_log_level = _choice("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,11 +246,11 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "cli_numbers", _csv, "comma-separated CLI numbers assigned to the project (default: any)"
     ),
-    Option("clock", ClockMode, "auto | manual | realtime (default auto)"),
+    Option("clock", _clock, "auto | manual | realtime (default auto)"),
     Option("settle_ms", _non_neg, "auto clock: real quiet time before time may jump (default 20)"),
     Option("speed", _above_0, "realtime clock: virtual seconds per wall second (default 1.0)"),
-    Option("seed", int, "seed of every id and random draw (default 0)"),
-    Option("start", parse_iso, "virtual start instant, ISO-8601 (default 2026-01-01T09:00:00Z)"),
+    Option("seed", _int, "seed of every id and random draw (default 0)"),
+    Option("start", _instant, "virtual start instant, ISO-8601 (default 2026-01-01T09:00:00Z)"),
     Option("dial_rate", _int_non_neg, "new call attempts per virtual second; 0 = unlimited"),
     Option("scenario", _optional, "scenario file (YAML or JSON) that configures the world"),
     Option(
@@ -213,14 +259,16 @@ OPTIONS: tuple[Option, ...] = (
         "folder whose files scenarios sent to the control plane may read (default: none)",
     ),
     Option("webhook_encryption", str, "none, or an AES cipher name such as aes256"),
-    Option("webhook_format", str, "base64 | hex: encoding of encrypted webhook bodies"),
+    Option("webhook_format", _format, "base64 | hex: encoding of encrypted webhook bodies"),
     Option("webhook_verify_tls", _bool, "verify webhook receivers' TLS certificates", True),
-    Option("webhook_attempts", int, "delivery attempts per webhook, 1 = no retries (default 5)"),
+    Option("webhook_attempts", _count, "delivery attempts per webhook, 1 = no retries (default 5)"),
     Option(
-        "webhook_backoff_s", float, "first retry back-off in virtual seconds, doubling (default 1)"
+        "webhook_backoff_s",
+        _non_neg,
+        "first retry back-off in virtual seconds, doubling (default 1)",
     ),
-    Option("webhook_timeout_s", float, "real seconds to wait for a webhook answer (default 10)"),
-    Option("webhook_workers", int, "webhook deliveries in flight at once (default 64)"),
+    Option("webhook_timeout_s", _above_0, "real seconds to wait for a webhook answer (default 10)"),
+    Option("webhook_workers", _count, "webhook deliveries in flight at once (default 64)"),
     Option("webhook_allow", _csv, "comma-separated hosts webhooks may go to (default: any)"),
     Option(
         "webhook_outage_s",
@@ -231,15 +279,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("tls_cert", _optional, "serve HTTPS with this certificate (PEM)"),
     Option("tls_key", _optional, "private key of --tls-cert (PEM)"),
     Option("control_token", _token, "require this bearer token on /_emulator routes"),
-    Option("max_body_bytes", int, "largest request body accepted (default 16 MiB)"),
-    Option("max_numbers", int, "most numbers in one broadcast (default 1,000,000)"),
-    Option("journal_size", int, "API requests kept in the journal (default 10,000)"),
-    Option("delivery_log_size", int, "webhook deliveries kept in the log (default 50,000)"),
+    Option("max_body_bytes", _count, "largest request body accepted (default 16 MiB)"),
+    Option("max_numbers", _count, "most numbers in one broadcast (default 1,000,000)"),
+    Option("journal_size", _count, "API requests kept in the journal (default 10,000)"),
+    Option("delivery_log_size", _count, "webhook deliveries kept in the log (default 50,000)"),
     Option("state_file", _optional, "save state here on shutdown and restore it on start"),
     Option(
-        "shutdown_grace_s", float, "real seconds to let deliveries finish on shutdown (default 5)"
+        "shutdown_grace_s",
+        _non_neg,
+        "real seconds to let deliveries finish on shutdown (default 5)",
     ),
-    Option("log_level", str, "debug | info | warning | error (default info)"),
+    Option("log_level", _log_level, "debug | info | warning | error (default info)"),
     Option(
         "projects",
         _project_pairs,
@@ -252,7 +302,7 @@ OPTIONS: tuple[Option, ...] = (
         "new Basic credentials create a project on first use (the key they came with is its key)",
         True,
     ),
-    Option("max_projects", int, "most projects at once (default 10,000)"),
+    Option("max_projects", _count, "most projects at once (default 10,000)"),
     Option(
         "api_fault",
         validate_api_spec,
@@ -263,6 +313,22 @@ OPTIONS: tuple[Option, ...] = (
         "webhook_fault",
         validate_webhook_spec,
         "webhook faults, e.g. '/call=500x3; *=refuse@0+60' or JSON (docs/reliability.md)",
+    ),
+    Option(
+        "header_timeout_s",
+        _above_0,
+        "real seconds a client has to send a whole request head, counted from its first byte "
+        "(or from connecting); then 408 and close (default 20)",
+    ),
+    Option(
+        "body_timeout_s",
+        _above_0,
+        "real seconds a request body may make no progress; then 408 and close (default 20)",
+    ),
+    Option(
+        "max_connections",
+        _count,
+        "client connections open at once; more are answered 503 and closed (default 4096)",
     ),
 )
 
@@ -290,7 +356,7 @@ def from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
         try:
             values[field_name(option.name)] = option.parse(raw)
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"{option.env}={raw!r}: {exc}") from None
+            raise ValueError(f"{option.env}: {exc}") from None
     return values
 
 

@@ -8,6 +8,7 @@ __all__ = [
     "BadRequest",
     "Conflict",
     "EmulatorError",
+    "ExpectationFailed",
     "Forbidden",
     "InjectedFault",
     "InternalError",
@@ -15,6 +16,7 @@ __all__ = [
     "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
+    "RequestTimeout",
     "ServiceUnavailable",
     "TooManyRequests",
     "Unauthorized",
@@ -73,6 +75,11 @@ class MethodNotAllowed(EmulatorError):
     code = "METHOD_NOT_ALLOWED"
 
 
+class RequestTimeout(EmulatorError):
+    status = 408
+    code = "REQUEST_TIMEOUT"
+
+
 class Conflict(EmulatorError):
     status = 409
     code = "CONFLICT"
@@ -81,6 +88,11 @@ class Conflict(EmulatorError):
 class PayloadTooLarge(EmulatorError):
     status = 413
     code = "PAYLOAD_TOO_LARGE"
+
+
+class ExpectationFailed(EmulatorError):
+    status = 417
+    code = "EXPECTATION_FAILED"
 
 
 class TooManyRequests(EmulatorError):

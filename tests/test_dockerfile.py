@@ -92,6 +92,40 @@ def test_image_is_small_unprivileged_and_documented(dockerfile: Dockerfile) -> N
             assert f"!{source.rstrip('/')}" in [i.rstrip("/") for i in ignore], source
 
 
+def _folders(dockerfile: Dockerfile) -> tuple[dict[str, str], set[str]]:
+    """The build's folders and their owners, and the users it creates, by replaying the RUN
+    steps that make them (`useradd`, `mkdir`, `chown`) on a model of the image's file system."""
+    owners: dict[str, str] = {"/": "root"}
+    users = {"root"}
+    for rest in dockerfile.all("RUN"):
+        for step in rest.split("&&"):
+            argv = shlex.split(step)
+            names = [a for a in argv[1:] if not a.startswith("-")]
+            if argv[0] == "useradd":
+                users.add(argv[-1])
+            elif argv[0] == "mkdir":
+                owners.update({path: "root" for path in names})
+            elif argv[0] == "chown":
+                owner, *paths = names
+                for path in paths:
+                    assert path in owners, f"chown of a folder the build did not make: {path}"
+                    owners[path] = owner.split(":")[0]
+    return owners, users
+
+
+def test_the_image_user_can_write_its_data_volume(dockerfile: Dockerfile) -> None:
+    owners, users = _folders(dockerfile)
+    user = dockerfile.one("USER")
+    assert user in users and user != "root"
+    assert owners.get("/data") == user, owners  # a state file can be written there
+    assert owners.get(dockerfile.one("WORKDIR")) == "root"  # scenarios: read-only is fine
+    assert json.loads(dockerfile.one("VOLUME")) == ["/data"]
+    text = (ROOT / "Dockerfile").read_text()
+    assert "EMULATOR_STATE_FILE=/data/state.json" in text
+    for doc in ("README.md", "docs/ci.md"):
+        assert "EMULATOR_STATE_FILE=/data/state.json" in (ROOT / doc).read_text(), doc
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -143,6 +177,9 @@ def test_build_steps_install_a_server_that_runs(dockerfile: Dockerfile, tmp_path
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
     workdir = root / dockerfile.one("WORKDIR").lstrip("/")
     workdir.mkdir(parents=True, exist_ok=True)
+    data = root / json.loads(dockerfile.one("VOLUME"))[0].lstrip("/")
+    data.mkdir(parents=True, exist_ok=True)
+    env["EMULATOR_STATE_FILE"] = str(data / "state.json")  # as the docs say, rooted here
     command = dockerfile.command()
     assert shutil.which(command[0], path=str(bin_dir)), "ENTRYPOINT is not installed"
     probe = [str(bin_dir / "python"), "-c", "import emulator; print(emulator.__file__)"]
@@ -161,3 +198,5 @@ def test_build_steps_install_a_server_that_runs(dockerfile: Dockerfile, tmp_path
         code = proc.wait(timeout=30)
     assert code == 0, proc.stderr.read() if proc.stderr else ""
     assert _healthcheck(dockerfile, env) != 0  # it really checks the server
+    saved = json.loads((data / "state.json").read_text())
+    assert [p["broadcasts"] for p in saved["projects"]] == [[]]

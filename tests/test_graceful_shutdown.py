@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import sys
 from pathlib import Path
@@ -52,3 +53,64 @@ async def test_sigterm_finishes_the_delivery_in_flight_and_saves_state(
     first_call = next(d for d in data["deliveries"] if d["channel"] != "b:" + broadcast_id)
     assert first_call["state"] == "delivered"
     assert first_call["attempts"][0]["latency_ms"] >= 1000
+
+
+async def _stderr_line_with(proc: asyncio.subprocess.Process, needle: str) -> str:
+    """The first line on `proc`'s stderr that holds `needle` (log lines may come before it)."""
+    assert proc.stderr is not None
+    while True:
+        line = (await asyncio.wait_for(proc.stderr.readline(), 10)).decode()
+        assert line, f"stderr ended before a line with {needle!r}"
+        if needle in line:
+            return line.rstrip("\n")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+async def test_ctrl_c_says_what_it_waits_for_and_a_second_one_stops_at_once(
+    tmp_path: Path, serve: Serve
+) -> None:
+    state = tmp_path / "state.json"
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def hang_on_the_first_call_event(hit: int, body: dict[str, Any]) -> Decision:
+        if "voice_id" in body:
+            arrived.set()
+            await release.wait()
+        return 200
+
+    async with faulty_receiver(hang_on_the_first_call_event) as rec:
+        served = await serve(
+            *("--settle-ms", "0", "--state-file", str(state), "--shutdown-grace-s", "60")
+        )
+        auth = {"Authorization": aiohttp.encode_basic_auth(served.app_id, served.app_key)}
+        async with aiohttp.ClientSession() as session:
+            body = create_body(rec.url, ["919800000010"])
+            async with session.post(served.url + "/voice/v1/broadcast", json=body, headers=auth):
+                pass
+        await asyncio.wait_for(arrived.wait(), 10)
+        served.proc.send_signal(signal.SIGINT)
+        line = await _stderr_line_with(served.proc, "stopping")
+        # the hung event and those of the same call queued behind it (`ringing`, same instant)
+        assert re.fullmatch(
+            r"broadcast-emulator: stopping: waiting up to 60 s for \d+ webhook deliveries in "
+            rf"flight, then saving {re.escape(str(state))}; Ctrl-C again to stop at once",
+            line,
+        ), line
+        served.proc.send_signal(signal.SIGINT)
+        code = await asyncio.wait_for(served.proc.wait(), 10)  # far less than the 60 s grace
+        release.set()
+    assert code == 130  # 128 + SIGINT, as shells report an interrupted command
+    assert served.proc.stderr is not None
+    rest = (await served.proc.stderr.read()).decode()
+    assert rest.splitlines() == [
+        "broadcast-emulator: second SIGINT: stopped at once, without waiting or saving"
+    ]
+    assert not state.exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+async def test_a_stop_with_nothing_in_flight_says_so_briefly(serve: Serve) -> None:
+    served = await serve("--settle-ms", "0")
+    served.proc.send_signal(signal.SIGTERM)
+    assert await _stderr_line_with(served.proc, "stopping") == "broadcast-emulator: stopping"
+    assert await asyncio.wait_for(served.proc.wait(), 20) == 0

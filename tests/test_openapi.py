@@ -50,15 +50,10 @@ async def test_served_document_matches_and_answers_fit_their_schemas(
 ) -> None:
     served = await emu.api.control("GET", "/openapi.json")
     assert served == openapi_document(create_app(Settings()))
-    resolver = {"components": served["components"]}
+    checker = Checker(served)  # closed schemas: a key the document does not name fails
 
     def check(path: str, method: str, status: int, body: Any) -> None:
-        responses = served["paths"][path][method]["responses"]
-        answer = responses[str(status)]
-        if "$ref" in answer:
-            answer = served["components"]["responses"][answer["$ref"].rsplit("/", 1)[1]]
-        schema = {**answer["content"]["application/json"]["schema"], **resolver}
-        jsonschema.validate(body, schema)
+        checker(method, path, status, body)
 
     created = await emu.api.create(["919876540000"], receiver)
     check("/voice/v1/broadcast", "post", 200, created)
@@ -89,3 +84,113 @@ def test_every_operation_names_its_success_and_json_errors(method: str) -> None:
         assert codes & {"200", "201", "202"}, (method, path)
         if not path.startswith("/_emulator"):
             assert {"400", "401", "404"} <= codes, (method, path)
+
+
+# -- every control route's real answer against a closed schema -------------------------------
+def closed(schema: Any) -> Any:
+    """`schema` with every object that lists its properties closed (`additionalProperties:
+    false`), so that a key the emulator sends but the document does not name fails validation.
+    Open objects (no `properties`, or an explicit `additionalProperties`) stay open."""
+    if isinstance(schema, list):
+        return [closed(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: closed(value) for key, value in schema.items()}
+    if "properties" in out and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
+
+
+class Checker:
+    """Validates answers against the served document's response schemas, closed."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        self.components = closed(document["components"])
+        self.checked: set[tuple[str, str]] = set()
+
+    def __call__(self, method: str, path: str, status: int, body: Any) -> None:
+        responses = self.document["paths"][path][method.lower()]["responses"]
+        answer = responses[str(status)]
+        if "$ref" in answer:
+            answer = self.document["components"]["responses"][answer["$ref"].rsplit("/", 1)[1]]
+        schema = closed(answer["content"]["application/json"]["schema"])
+        jsonschema.validate(body, {**schema, "components": self.components})
+        self.checked.add((method.upper(), path))
+
+
+def test_closing_a_schema_makes_an_unnamed_key_fail() -> None:
+    document = openapi_document(create_app(Settings()))
+    check = Checker(document)
+    health = {"status": "ok", "in_flight": 0}
+    check("GET", "/_emulator/health", 200, health)
+    with pytest.raises(jsonschema.ValidationError, match="not_in_the_document"):
+        check("GET", "/_emulator/health", 200, {**health, "not_in_the_document": 1})
+
+
+SECOND = "/_emulator/projects/second"
+
+
+async def _exercise(control: Any, check: Any, base: str, template: str) -> None:
+    """Every route that acts on one project, under `base` (checked against `template`)."""
+    for path in ("clock", "requests", "webhooks", "broadcasts", "faults"):
+        check("GET", f"{template}/{path}", 200, await control("GET", f"{base}/{path}"))
+    clock = await control("POST", f"{base}/clock/advance", {"seconds": 1})
+    check("POST", f"{template}/clock/advance", 200, clock)
+    idle = await control("POST", f"{base}/clock/run-until-idle", {})
+    check("POST", f"{template}/clock/run-until-idle", 200, idle)
+    added = await control("POST", f"{base}/faults", {"api": "GET /broadcast/{id}=503x1"})
+    check("POST", f"{template}/faults", 200, added)
+    fault_id = added["added"][0]
+    removed = await control("DELETE", f"{base}/faults/{fault_id}")
+    check("DELETE", f"{template}/faults/{{fault_id}}", 200, removed)
+    gone = await control("DELETE", f"{base}/faults/{fault_id}", status=404)
+    check("DELETE", f"{template}/faults/{{fault_id}}", 404, gone)
+    check("DELETE", f"{template}/faults", 200, await control("DELETE", f"{base}/faults"))
+    check("POST", f"{template}/snapshot", 200, await control("POST", f"{base}/snapshot"))
+    scenario = {"version": 1, "rules": [{"number": "+919900000001", "outcome": "busy"}]}
+    loaded = await control("PUT", f"{base}/scenario", scenario)
+    check("PUT", f"{template}/scenario", 200, loaded)
+    bad = await control("POST", f"{base}/clock/advance", {"seconds": "x"}, status=400)
+    check("POST", f"{template}/clock/advance", 400, bad)
+    check("POST", f"{template}/reset", 200, await control("POST", f"{base}/reset"))
+
+
+async def test_every_control_route_answers_what_its_closed_schema_says(
+    start_emulator: Any, receiver: Any, tmp_path: Any
+) -> None:
+    run = await start_emulator(state_file=str(tmp_path / "state.json"))
+    api = run.api
+    document = await api.control("GET", "/openapi.json")
+    check = Checker(document)
+    check("GET", "/_emulator/openapi.json", 200, document)
+
+    async def control(method: str, path: str, body: Any = None, status: int = 200) -> Any:
+        async with api.session.request(method, api.base + path, json=body) as resp:
+            answer = await resp.json()
+            assert resp.status == status, answer
+            return answer
+
+    created = await api.create(["919876540000", "919876540001"], receiver)
+    await api.wait_complete(receiver)
+    check("GET", "/_emulator/health", 200, await control("GET", "/_emulator/health"))
+    project = await control("POST", "/_emulator/projects", {"app_id": "second"}, status=201)
+    check("POST", "/_emulator/projects", 201, project)
+    taken = await control("POST", "/_emulator/projects", {"app_id": "second"}, status=409)
+    check("POST", "/_emulator/projects", 409, taken)
+    check("GET", "/_emulator/projects", 200, await control("GET", "/_emulator/projects"))
+    shown = await control("GET", "/_emulator/projects/second")
+    check("GET", "/_emulator/projects/{app_id}", 200, shown)
+    for base, template in (("/_emulator", "/_emulator"), (SECOND, "/_emulator/projects/{app_id}")):
+        await _exercise(control, check, base, template)
+    nobody = await control("GET", "/_emulator/projects/nobody/clock", status=404)
+    check("GET", "/_emulator/projects/{app_id}/clock", 404, nobody)
+    deleted = await control("DELETE", SECOND)
+    check("DELETE", "/_emulator/projects/{app_id}", 200, deleted)
+    default = await control("DELETE", "/_emulator/projects/emulator-app-id", status=409)
+    check("DELETE", "/_emulator/projects/{app_id}", 409, default)
+    check("GET", "/voice/v1/broadcast/{broadcast_id}", 404,
+          (await api.call("GET", f"/voice/v1/broadcast/{created['broadcast_id']}"))[1])  # fmt: skip
+    app_routes = {key for key in route_keys(create_app(Settings())) if "/_emulator" in key[1]}
+    unchecked = sorted(app_routes - check.checked)
+    assert not unchecked, f"control routes whose answers this test does not check: {unchecked}"

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import json
 from typing import Any
 
 import pytest
-from conftest import Receiver, Running, StartEmulator
+from conftest import Receiver, Running, StartEmulator, until
 
 from emulator import ClockMode, Settings
 
@@ -214,3 +215,183 @@ async def test_from_undefined_is_refused_with_the_cli_message(
     assert status == 400
     assert answer["error_description"] == "CLI number is not assigned/wrong CLI number"
     assert answer["application_name"] == "TEST_APP"
+
+
+# -- bodies the parser cannot decode, Expect, EOF, bodies longer than Content-Length -------------
+def _raw_request(method: str, path: str, body: bytes, *headers: str) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: x", f"Authorization: {_auth()}"]
+    lines += ["Content-Type: application/json", *headers, f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+ROUTES = [
+    ("POST", "/voice/v1/broadcast"),
+    ("PUT", "/_emulator/scenario"),
+    ("POST", "/_emulator/clock/advance"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br"])
+async def test_a_body_that_does_not_decode_gets_json_400(
+    run: Running, method: str, path: str, encoding: str
+) -> None:
+    raw = _raw_request(method, path, b"this is not compressed", f"Content-Encoding: {encoding}")
+    (answer,) = await exchange(run, raw)
+    status, _, body = answer
+    assert status == 400 and body["state"] == "failed", body
+    assert f"Content-Encoding {encoding}" in body["error_description"], body
+    assert "Brotli" not in body["error_description"]  # no install hints from inside aiohttp
+    health = await run.api.control("GET", "/health")
+    assert health["broadcasts"] == 0 and health["status"] == "ok"
+
+
+async def test_a_gzip_body_that_decodes_is_served(run: Running, receiver: Receiver) -> None:
+    body = json.dumps(run.api.create_body(["919876543210"], receiver)).encode()
+    raw = _raw_request("POST", "/voice/v1/broadcast", gzip.compress(body), "Content-Encoding: gzip")
+    status, _, answer = (await exchange(run, raw + request("GET", "/x", close=True)))[0]
+    assert status == 200 and answer["state"] == "initiated", answer
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/voice/v1/broadcast/b-1"), *ROUTES])
+async def test_an_unknown_expect_gets_json_417(run: Running, method: str, path: str) -> None:
+    (answer,) = await exchange(run, _raw_request(method, path, b"{}", "Expect: 999-bogus"))
+    status, _, body = answer
+    assert status == 417 and body["error_code"] == "EXPECTATION_FAILED"
+    assert body["error_description"] == (
+        "Expect: 999-bogus is not supported (send no Expect header, or 100-continue)"
+    )
+
+
+async def _half_close(run: Running, raw: bytes) -> list[tuple[int, dict[str, str], Any]]:
+    """Send `raw`, close our sending side (as a client that gives up would), read the answer."""
+    port = int(run.url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(raw)
+    writer.write_eof()
+    data = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    return parse_responses(data)
+
+
+async def test_a_body_cut_short_by_eof_gets_json_400(run: Running) -> None:
+    raw = _raw_request("POST", "/voice/v1/broadcast", b'{"application_name": "x"}' + b" " * 75)
+    (answer,) = await _half_close(run, raw[:-60])
+    status, _, body = answer
+    assert status == 400
+    assert body["error_description"] == (
+        "request body cut short: the client closed its side after 40 of 100 bytes"
+    )
+    (journalled,) = (await run.api.control("GET", "/requests"))["requests"]
+    assert (journalled["method"], journalled["status"]) == ("POST", 400)
+
+
+async def test_a_head_cut_short_by_eof_gets_json_400(run: Running) -> None:
+    (answer,) = await _half_close(run, b"GET /voice/v1/broadcast/b-1 HTTP/1.1\r\nHost: x\r\n")
+    assert answer[0] == 400
+    assert answer[2]["error_description"] == "request head cut short: the client closed its side"
+
+
+async def test_a_complete_request_then_eof_is_still_answered(run: Running) -> None:
+    (answer,) = await _half_close(run, request("GET", "/voice/v1/broadcast/b-1"))
+    assert answer[0] == 404 and answer[2]["error_description"] == "Application Not Found"
+
+
+def _character_counted(text: str) -> tuple[bytes, int]:
+    """A create request whose Content-Length counts characters, as the OIB and 2021 clients do."""
+    body = _create_body(text)
+    chars = len(body.decode())
+    assert chars < len(body)
+    return request("POST", "/voice/v1/broadcast", body, length=chars), chars
+
+
+OVERRUN = (
+    "body longer than Content-Length ({n} declared): "
+    "Content-Length must count bytes, not characters"
+)
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["one write", "head, then body"])
+async def test_a_body_longer_than_content_length_is_named_and_journalled(
+    run: Running, split: bool
+) -> None:
+    raw, chars = _character_counted("Namasté, très bien ✓")
+    port = int(run.url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    if split:  # Node writes the head first when the body is written separately
+        head, _, body = raw.partition(b"\r\n\r\n")
+        writer.write(head + b"\r\n\r\n")
+        await writer.drain()
+        await until(lambda: run.emulator.activity.held > 0)  # the request reached the app
+        writer.write(body)
+    else:
+        writer.write(raw)
+    data = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    (answer,) = parse_responses(data)  # one answer, then the connection is closed
+    status, headers, body = answer
+    assert status == 400 and headers["content-type"].startswith("application/json")
+    assert body["error_description"] == OVERRUN.format(n=chars)
+    assert b"Namast" not in data and b"\\x" not in data  # no echo of the raw bytes
+    (journalled,) = (await run.api.control("GET", "/requests"))["requests"]
+    assert (journalled["method"], journalled["path"]) == ("POST", "/voice/v1/broadcast")
+    assert journalled["status"] == 400
+    (fresh,) = await exchange(run, request("GET", "/voice/v1/broadcast/b-1", close=True))
+    assert fresh[0] == 404  # other connections are served as before
+    assert (await run.api.control("GET", "/broadcasts"))["broadcasts"] == []
+
+
+async def test_requests_before_the_overrun_on_the_same_connection_are_answered(
+    run: Running,
+) -> None:
+    raw, chars = _character_counted("Grüße aus Köln")
+    answers = await exchange(run, request("GET", "/voice/v1/broadcast/b-1") + raw)
+    assert [(status, b["error_description"]) for status, _, b in answers] == [
+        (404, "Application Not Found"),
+        (400, OVERRUN.format(n=chars)),
+    ]
+
+
+async def test_garbage_after_a_body_answered_earlier_gets_a_hint_without_echo(
+    run: Running,
+) -> None:
+    """The body ended exactly where Content-Length said (and was answered); the rest came later."""
+    raw, chars = _character_counted("Grüße aus Köln")
+    port = int(run.url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    cut = raw.index(b"\r\n\r\n") + 4 + chars
+    writer.write(raw[:cut])
+    first = await asyncio.wait_for(reader.readuntil(b"}"), 10)
+    writer.write(raw[cut:])
+    data = first + await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    answers = parse_responses(data)
+    assert [status for status, _, _ in answers] == [400, 400]
+    assert answers[1][2]["error_description"] == (
+        f"malformed HTTP request: Invalid method encountered (right after a body of "
+        f"Content-Length {chars}: Content-Length must count bytes, not characters)"
+    )
+
+
+@pytest.mark.parametrize("then", ["the rest and more", "eof"])
+async def test_a_body_broken_after_its_request_was_answered_closes_quietly(
+    run: Running, caplog: pytest.LogCaptureFixture, then: str
+) -> None:
+    """A 401 is answered before the body is read; the body then overruns its Content-Length
+    (or the client closes its side): no second answer, no traceback in the log."""
+    raw, _ = _character_counted("Grüße aus Köln")
+    raw = raw.replace(f"Authorization: {_auth()}\r\n".encode(), b"")
+    head_end = raw.index(b"\r\n\r\n") + 4
+    port = int(run.url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(raw[: head_end + 10])
+    first = await asyncio.wait_for(reader.readuntil(b"}"), 10)
+    if then == "eof":
+        writer.write_eof()
+    else:
+        writer.write(raw[head_end + 10 :])
+    rest = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    (answer,) = parse_responses(first + rest)
+    assert answer[0] == 401
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")], caplog.text

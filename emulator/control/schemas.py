@@ -118,6 +118,9 @@ _API: dict[str, Schema] = {
             "total_numbers": _INT,
             "timestamp": _TIME,
             "timeStamp": _TIME,
+            "voice_id": {"type": "string", "description": "the first call's (the dialer SDK)"},
+            "from": _S,
+            "to": {"type": "string", "description": "the first call's number"},
         },
         ("app_instance", "state", "timestamp"),
     ),
@@ -234,6 +237,15 @@ _API: dict[str, Schema] = {
     ),
 }
 
+_CLOCK: dict[str, Schema] = {
+    "mode": {"enum": ["auto", "manual", "realtime"]},
+    "now": _TIME,
+    "now_ms": _INT,
+    "start": _TIME,
+    "pending": {"type": "integer", "description": "timers scheduled"},
+    "speed": _NUM,
+    "in_flight": _INT,
+}
 _CONTROL: dict[str, Schema] = {
     "Health": _obj(
         {
@@ -274,20 +286,12 @@ _CONTROL: dict[str, Schema] = {
                     ("receiver", "reason", "since", "for_s"),
                 ),
             },
+            "timer_errors": {"type": "integer", "description": "timers that raised (logged)"},
         },
         ("status",),
     ),
     "Clock": _obj(
-        {
-            "mode": {"enum": ["auto", "manual", "realtime"]},
-            "now": _TIME,
-            "now_ms": _INT,
-            "start": _TIME,
-            "pending": {"type": "integer", "description": "timers scheduled"},
-            "speed": _NUM,
-            "in_flight": _INT,
-            "fired": {"type": "integer", "description": "run-until-idle: timers fired"},
-        },
+        {**_CLOCK, "fired": {"type": "integer", "description": "run-until-idle: timers fired"}},
         ("mode", "now", "pending"),
     ),
     "Advance": _obj(
@@ -372,7 +376,11 @@ _CONTROL: dict[str, Schema] = {
     "Broadcasts": _obj(
         {"broadcasts": {"type": "array", "items": ref("BroadcastSummary")}}, ("broadcasts",)
     ),
-    "Reset": _obj({"status": {"const": "ok"}}, ("status",)),
+    "Reset": _obj(
+        {"status": {"const": "ok"}, **_CLOCK},
+        ("status", "mode", "now"),
+        description="the clock after the reset (back at its start instant); faults are kept",
+    ),
     "Document": {"type": "object", "description": "this OpenAPI document"},
     "Scenario": {
         "type": "object",
@@ -393,8 +401,11 @@ _CONTROL: dict[str, Schema] = {
     ),
 }
 
-_FAULT_COMMON: dict[str, Schema] = {
-    "id": _INT,
+_FAULT_SPEC: Schema = {
+    "description": "compact string (docs/reliability.md) or a fault object",
+    "oneOf": [_S, {"anyOf": [ref("ApiFaultSpec"), ref("WebhookFaultSpec")]}],
+}
+_FAULT_REQUEST: dict[str, Schema] = {
     "status": {"type": ["integer", "null"], "minimum": 100, "maximum": 599},
     "delay_s": {"type": "number", "minimum": 0, "maximum": 600},
     "times": {"type": ["integer", "null"], "minimum": 0},
@@ -402,23 +413,50 @@ _FAULT_COMMON: dict[str, Schema] = {
     "for_s": {"type": "number", "minimum": 0, "description": "window length, virtual s"},
     "probability": {"type": "number", "minimum": 0, "maximum": 1},
 }
-_FAULT_SPEC: Schema = {
-    "description": "compact string (docs/reliability.md) or a fault object",
-    "oneOf": [_S, {"type": "object"}],
+_FAULT_ANSWER: dict[str, Schema] = {
+    "id": _INT,
+    "status": {"type": ["integer", "null"]},
+    "delay_s": _NUM,
+    "probability": _NUM,
+    "times": {"type": ["integer", "null"], "description": "firings allowed; null = no limit"},
+    "start_ms": {"type": ["integer", "null"], "description": "window start, virtual ms"},
+    "end_ms": {"type": ["integer", "null"], "description": "window end, virtual ms"},
+    "fired": {"type": "integer", "description": "firings so far"},
 }
 _RELIABILITY: dict[str, Schema] = {
-    "ApiFault": _obj(
+    "ApiFaultSpec": _obj(
         {
-            **_FAULT_COMMON,
+            **_FAULT_REQUEST,
+            "kind": {"const": "api"},
             "method": {"type": ["string", "null"]},
             "route": {"type": "string", "description": "path end; {name} = one segment"},
+            "path": _S,
             "path_regex": _S,
+            "retry_after_s": {"type": ["integer", "null"]},
+        }
+    ),
+    "WebhookFaultSpec": _obj(
+        {
+            **_FAULT_REQUEST,
+            "kind": {"const": "webhook"},
+            "url": {"type": ["string", "null"], "description": "regex searched in the URL"},
+            "timeout": _BOOL,
+            "refuse": _BOOL,
+        }
+    ),
+    "ApiFault": _obj(
+        {
+            **_FAULT_ANSWER,
+            "kind": {"const": "api"},
+            "method": {"type": ["string", "null"]},
+            "path": {"type": ["string", "null"], "description": "regex searched in the path"},
             "retry_after_s": {"type": ["integer", "null"]},
         }
     ),
     "WebhookFault": _obj(
         {
-            **_FAULT_COMMON,
+            **_FAULT_ANSWER,
+            "kind": {"const": "webhook"},
             "url": {"type": ["string", "null"], "description": "regex searched in the URL"},
             "timeout": _BOOL,
             "refuse": _BOOL,
@@ -484,8 +522,10 @@ _WEBHOOKS: dict[str, Schema] = {
                 "type": "string",
                 "examples": ["initiated", "completed", "broadcastcomplete"],
             },
-            "resultset": _obj({k: _INT for k in ("successfull_calls", "failed_calls")}),
-            "resultSet": {"type": "object"},
+            "resultset": _obj(
+                {k: _INT for k in ("successfull_calls", "failed_calls", "total_calls")}
+            ),
+            "resultSet": {"type": "object", "description": "the same counts as resultset"},
             "timestamp": _TIME,
         },
         ("broadcast_id", "state", "timestamp"),

@@ -142,6 +142,12 @@ class Dispatcher:
     def pending(self) -> int:
         return sum(len(ch.queue) for ch in self._channels.values())
 
+    @property
+    def draining(self) -> int:
+        """Deliveries `drain` waits for: those of every channel ready or in flight (a channel
+        backing off is not waited for)."""
+        return sum(len(ch.queue) for ch in self._channels.values() if ch.scheduled)
+
     def send(
         self, channel: str, url: str, payload: dict[str, Any], owner: Broadcast | None = None
     ) -> None:
