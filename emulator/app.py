@@ -16,7 +16,7 @@ from emulator.api.routes import api_routes
 from emulator.config import Settings
 from emulator.control.routes import control_routes
 from emulator.domain.behaviour import Behaviour
-from emulator.listener import ConnectionStats, JsonServer, ServerLimits
+from emulator.listener import CONNECTIONS, ConnectionStats, JsonServer, ServerLimits
 from emulator.projects import Projects
 from emulator.world import World
 
@@ -30,7 +30,6 @@ PROJECTS = web.AppKey("projects", Projects)  # every world of the server, by APP
 KEEPALIVE_S = 75.0  # clients must always be the side that closes (CONTRACT §3)
 LINGER_S = 1.0  # after answering a request whose body was not read (413, 401), read and drop
 # the rest for at most this long: enough for a local client, and shutdown is not held up
-CONNECTIONS = web.AppKey("connections", ConnectionStats)  # what the server refused or cut short
 
 
 def create_app(

@@ -22,7 +22,7 @@ from emulator.errors import EmulatorError, ExpectationFailed, ServiceUnavailable
 from emulator.jsonwire import dump_bytes
 from emulator.protocol import JsonConnection
 
-__all__ = ["ConnectionStats", "JsonServer", "ServerLimits"]
+__all__ = ["CONNECTIONS", "ConnectionStats", "JsonServer", "ServerLimits"]
 
 log = logging.getLogger("emulator")
 
@@ -50,17 +50,23 @@ class ConnectionStats:
     body_timeouts: int = 0
     cut_short: int = 0
     overruns: int = 0
+    server: web.Server | None = None  # the server counted (set when the runner makes it)
+    limits: ServerLimits = ServerLimits()
 
-    def as_json(self, open_now: int, limits: ServerLimits) -> dict[str, int]:
+    def as_json(self) -> dict[str, int]:
+        """Connections open now and the cap, and what was refused or cut short (health)."""
         return {
-            "open": open_now,
-            "max": limits.max_connections,
+            "open": len(self.server.connections) if self.server is not None else 0,
+            "max": self.limits.max_connections,
             "refused": self.refused,
             "head_timeouts": self.head_timeouts,
             "body_timeouts": self.body_timeouts,
             "cut_short": self.cut_short,
             "overruns": self.overruns,
         }
+
+
+CONNECTIONS = web.AppKey("connections", ConnectionStats)  # what the server refused or cut short
 
 
 class JsonServer(web.Server):
@@ -85,6 +91,7 @@ class JsonServer(web.Server):
         server.clock_iso = clock_iso
         server.limits = limits
         server.stats = stats
+        stats.server, stats.limits = server, limits
         server._refusing = False
         server.request_handler = _json_http_errors(server.request_handler, server)
         server._sweeper = server._loop.call_later(limits.tick_s, server._sweep)

@@ -18,6 +18,7 @@ from emulator.control.project_routes import project_routes
 from emulator.control.reliability import reliability_routes
 from emulator.control.scenario_routes import scenario_routes
 from emulator.errors import BadRequest, Conflict
+from emulator.listener import CONNECTIONS
 from emulator.projects import Projects
 from emulator.sim.driver import IdleLimitError
 
@@ -31,7 +32,11 @@ class ControlHandlers:
         self.projects = projects
 
     async def health(self, request: web.Request) -> web.Response:
-        return json_response(self.projects.health())
+        answer = self.projects.health()
+        stats = request.app.get(CONNECTIONS)
+        if stats is not None:
+            answer["connections"] = stats.as_json()
+        return json_response(answer)
 
     async def clock(self, request: web.Request) -> web.Response:
         return json_response(request[WORLD].clock_json())

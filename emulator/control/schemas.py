@@ -246,6 +246,9 @@ _CLOCK: dict[str, Schema] = {
     "speed": _NUM,
     "in_flight": _INT,
 }
+_CONNECTION_COUNTS = (
+    "open", "max", "refused", "head_timeouts", "body_timeouts", "cut_short", "overruns",
+)  # fmt: skip
 _CONTROL: dict[str, Schema] = {
     "Health": _obj(
         {
@@ -287,6 +290,21 @@ _CONTROL: dict[str, Schema] = {
                 ),
             },
             "timer_errors": {"type": "integer", "description": "timers that raised (logged)"},
+            "connections": _obj(
+                {
+                    k: _INT
+                    for k in (
+                        "open",
+                        "max",
+                        "refused",
+                        "head_timeouts",
+                        "body_timeouts",
+                        "cut_short",
+                        "overruns",
+                    )
+                },
+                description="client connections now, the cap, and what was refused or cut short",
+            ),  # fmt: skip
         },
         ("status",),
     ),
