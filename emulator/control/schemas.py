@@ -291,20 +291,9 @@ _CONTROL: dict[str, Schema] = {
             },
             "timer_errors": {"type": "integer", "description": "timers that raised (logged)"},
             "connections": _obj(
-                {
-                    k: _INT
-                    for k in (
-                        "open",
-                        "max",
-                        "refused",
-                        "head_timeouts",
-                        "body_timeouts",
-                        "cut_short",
-                        "overruns",
-                    )
-                },
+                {k: _INT for k in _CONNECTION_COUNTS},
                 description="client connections now, the cap, and what was refused or cut short",
-            ),  # fmt: skip
+            ),
         },
         ("status",),
     ),
