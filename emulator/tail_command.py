@@ -172,7 +172,9 @@ def register(commands: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print each event as a JSON line")
     parser.add_argument("--token", metavar="T", help="the emulator's --control-token")
     parser.add_argument(
-        "--types", metavar="LIST", help="only these types: request,call,webhook,broadcast,clock"
+        "--types",
+        metavar="LIST",
+        help="only these types: request,call,webhook,broadcast,clock,waiting",
     )
     parser.add_argument("--broadcast", metavar="ID", help="only what concerns this broadcast")
     parser.set_defaults(run=_run)
