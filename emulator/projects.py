@@ -126,6 +126,7 @@ class Projects:
         self.restored: dict[str, int] = {}
         self.snapshots = 0
         self.created = 0  # projects made at run time (POST, first use, state file), deleted or not
+        self._watchers: list[Prepare] = []  # told of every world, now and to come
         self.shared = Shared.for_server(settings)  # the listener and the webhook transport
         self.default = self._add(World(settings, shared=self.shared))
         for app_id, app_key in settings.projects:
@@ -204,6 +205,12 @@ class Projects:
         self._by_header[basic_header(world.app_id, world.app_key)] = world
         return world
 
+    def watch(self, watcher: Prepare) -> None:
+        """Call `watcher` with every world now, and with every world made from now on."""
+        self._watchers.append(watcher)
+        for world in self:
+            watcher(world)
+
     async def start(self) -> None:
         """Start the shared webhook transport, then every world."""
         assert self.shared.transport is not None
@@ -248,6 +255,8 @@ class Projects:
         self._worlds[app_id] = world
         self._by_header[basic_header(app_id, app_key)] = world
         self.created += 1
+        for watcher in self._watchers:
+            watcher(world)
         if self._started:
             await world.start()
         return world

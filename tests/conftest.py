@@ -252,6 +252,17 @@ class Served:
         assert match, line
         self.url = match["url"]
         self.app_id, self.app_key, self.clock = match["id"], match["key"], match["clock"]
+        self.log: list[str] = []  # the serve log (stderr), read so that its pipe never fills
+        self._drain = asyncio.ensure_future(self._read_log())
+
+    async def _read_log(self) -> None:
+        assert self.proc.stderr is not None
+        async for raw in self.proc.stderr:
+            self.log.append(raw.decode(errors="replace").rstrip("\n"))
+
+    async def drained(self) -> None:
+        """Wait until the child's stderr has ended (it exited) and every line is in `log`."""
+        await asyncio.wait_for(self._drain, 20)
 
 
 async def _serve(*args: str, env: dict[str, str] | None = None) -> Served:

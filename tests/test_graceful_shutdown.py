@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import Serve
+from conftest import Serve, Served, until
 from faulty_receivers import Decision, create_body, faulty_receiver
 
 
@@ -55,14 +55,10 @@ async def test_sigterm_finishes_the_delivery_in_flight_and_saves_state(
     assert first_call["attempts"][0]["latency_ms"] >= 1000
 
 
-async def _stderr_line_with(proc: asyncio.subprocess.Process, needle: str) -> str:
-    """The first line on `proc`'s stderr that holds `needle` (log lines may come before it)."""
-    assert proc.stderr is not None
-    while True:
-        line = (await asyncio.wait_for(proc.stderr.readline(), 10)).decode()
-        assert line, f"stderr ended before a line with {needle!r}"
-        if needle in line:
-            return line.rstrip("\n")
+async def _log_line_with(served: Served, needle: str) -> str:
+    """The first line of the serve log (stderr) that holds `needle` (log lines come before)."""
+    await until(lambda: any(needle in line for line in served.log), timeout=10)
+    return next(line for line in served.log if needle in line)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -89,7 +85,7 @@ async def test_ctrl_c_says_what_it_waits_for_and_a_second_one_stops_at_once(
                 pass
         await asyncio.wait_for(arrived.wait(), 10)
         served.proc.send_signal(signal.SIGINT)
-        line = await _stderr_line_with(served.proc, "stopping")
+        line = await _log_line_with(served, "stopping")
         # the hung event and those of the same call queued behind it (`ringing`, same instant)
         assert re.fullmatch(
             r"broadcast-emulator: stopping: waiting up to 60 s for \d+ webhook deliveries in "
@@ -100,11 +96,9 @@ async def test_ctrl_c_says_what_it_waits_for_and_a_second_one_stops_at_once(
         code = await asyncio.wait_for(served.proc.wait(), 10)  # far less than the 60 s grace
         release.set()
     assert code == 130  # 128 + SIGINT, as shells report an interrupted command
-    assert served.proc.stderr is not None
-    rest = (await served.proc.stderr.read()).decode()
-    assert rest.splitlines() == [
-        "broadcast-emulator: second SIGINT: stopped at once, without waiting or saving"
-    ]
+    await served.drained()
+    rest = served.log[served.log.index(line) + 1 :]
+    assert rest == ["broadcast-emulator: second SIGINT: stopped at once, without waiting or saving"]
     assert not state.exists()
 
 
@@ -112,5 +106,5 @@ async def test_ctrl_c_says_what_it_waits_for_and_a_second_one_stops_at_once(
 async def test_a_stop_with_nothing_in_flight_says_so_briefly(serve: Serve) -> None:
     served = await serve("--settle-ms", "0")
     served.proc.send_signal(signal.SIGTERM)
-    assert await _stderr_line_with(served.proc, "stopping") == "broadcast-emulator: stopping"
+    assert await _log_line_with(served, "stopping") == "broadcast-emulator: stopping"
     assert await asyncio.wait_for(served.proc.wait(), 20) == 0

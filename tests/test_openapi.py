@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import aiohttp
 import jsonschema
 import pytest
 from openapi_spec_validator import validate
@@ -153,7 +155,44 @@ async def _exercise(control: Any, check: Any, base: str, template: str) -> None:
     check("PUT", f"{template}/scenario", 200, loaded)
     bad = await control("POST", f"{base}/clock/advance", {"seconds": "x"}, status=400)
     check("POST", f"{template}/clock/advance", 400, bad)
+    await _watch_and_steer(control, check, base, template)
     check("POST", f"{template}/reset", 200, await control("POST", f"{base}/reset"))
+
+
+async def _watch_and_steer(control: Any, check: Any, base: str, template: str) -> None:
+    """The timeline, the calls and the triggers on an interactive call (`0009`), and the
+    stream's head (Server-Sent Events, not JSON: its content type is what is checked)."""
+    number = "919800000009"
+    head = await control("GET", f"{base}/stream", raw=True)
+    assert head.startswith("text/event-stream")
+    check.checked.add(("GET", f"{template}/stream"))
+    nxt = await control("PUT", f"{base}/numbers/{number}/next", {"outcome": "interactive"})
+    check("PUT", f"{template}/numbers/{{number}}/next", 200, nxt)
+    shown = await control("GET", f"{base}/numbers/{number}/next")
+    check("GET", f"{template}/numbers/{{number}}/next", 200, shown)
+    forgotten = await control("DELETE", f"{base}/numbers/{number}/next")
+    check("DELETE", f"{template}/numbers/{{number}}/next", 200, forgotten)
+    created = await control("CREATE", number)
+    while not (calls := await control("GET", f"{base}/calls?waiting=true"))["waiting"]:
+        await asyncio.sleep(0.005)  # until the call rings (the clock moves in auto mode)
+    check("GET", f"{template}/calls", 200, calls)
+    voice_id = calls["calls"][0]["voice_id"]
+    call = f"{base}/calls/{voice_id}"
+    check("GET", f"{template}/calls/{{voice_id}}", 200, await control("GET", call))
+    early = await control("POST", call + "/press", {"digits": "1"}, status=409)
+    check("POST", f"{template}/calls/{{voice_id}}/press", 409, early)
+    bad = await control("POST", call + "/press", {"digits": "x"}, status=400)
+    check("POST", f"{template}/calls/{{voice_id}}/press", 400, bad)
+    answered = await control("POST", call + "/answer")
+    check("POST", f"{template}/calls/{{voice_id}}/answer", 200, answered)
+    hung = await control("POST", call + "/hangup")
+    check("POST", f"{template}/calls/{{voice_id}}/hangup", 200, hung)
+    ended = await control("POST", call + "/reject", {"as": "busy"}, status=409)
+    check("POST", f"{template}/calls/{{voice_id}}/reject", 409, ended)
+    timeline = await control("GET", f"{base}/broadcasts/{created['broadcast_id']}/timeline")
+    check("GET", f"{template}/broadcasts/{{broadcast_id}}/timeline", 200, timeline)
+    unknown = await control("GET", f"{base}/calls/nobody", status=404)
+    check("GET", f"{template}/calls/{{voice_id}}", 404, unknown)
 
 
 async def test_every_control_route_answers_what_its_closed_schema_says(
@@ -165,8 +204,22 @@ async def test_every_control_route_answers_what_its_closed_schema_says(
     check = Checker(document)
     check("GET", "/_emulator/openapi.json", 200, document)
 
-    async def control(method: str, path: str, body: Any = None, status: int = 200) -> Any:
+    keys = {"/_emulator": api.auth}
+
+    async def control(
+        method: str, path: str, body: Any = None, status: int = 200, raw: bool = False
+    ) -> Any:
+        if method == "CREATE":  # a broadcast to `path` in the project of the last prefix used
+            payload = api.create_body([path], receiver)
+            async with api.session.post(
+                api.base + "/voice/v1/broadcast", json=payload, headers=keys["current"]
+            ) as resp:
+                assert resp.status == 200
+                return await resp.json()
+        keys["current"] = keys[SECOND] if path.startswith(SECOND) else keys["/_emulator"]
         async with api.session.request(method, api.base + path, json=body) as resp:
+            if raw:
+                return resp.content_type
             answer = await resp.json()
             assert resp.status == status, answer
             return answer
@@ -176,6 +229,7 @@ async def test_every_control_route_answers_what_its_closed_schema_says(
     check("GET", "/_emulator/health", 200, await control("GET", "/_emulator/health"))
     project = await control("POST", "/_emulator/projects", {"app_id": "second"}, status=201)
     check("POST", "/_emulator/projects", 201, project)
+    keys[SECOND] = {"Authorization": aiohttp.encode_basic_auth("second", project["app_key"])}
     taken = await control("POST", "/_emulator/projects", {"app_id": "second"}, status=409)
     check("POST", "/_emulator/projects", 409, taken)
     check("GET", "/_emulator/projects", 200, await control("GET", "/_emulator/projects"))

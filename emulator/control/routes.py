@@ -17,6 +17,8 @@ from emulator.control.openapi import openapi_document
 from emulator.control.project_routes import project_routes
 from emulator.control.reliability import reliability_routes
 from emulator.control.scenario_routes import scenario_routes
+from emulator.control.triggers import trigger_routes
+from emulator.control.watch import watch_routes
 from emulator.errors import BadRequest, Conflict
 from emulator.listener import CONNECTIONS
 from emulator.projects import Projects
@@ -99,6 +101,8 @@ def control_routes(projects: Projects, state_file: Any = None) -> list[web.Route
         *scoped("GET", "/webhooks", h.webhooks),
         *scoped("GET", "/broadcasts", h.broadcasts),
         *scenario_routes(),
+        *watch_routes(),
+        *trigger_routes(),
         *reliability_routes(state_file),
         *project_routes(projects),
     ]

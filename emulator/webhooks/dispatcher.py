@@ -85,6 +85,7 @@ class Dispatcher:
         self.delivered = 0
         self.dead = 0
         self.on_settled: Callable[[Broadcast], None] | None = None
+        self.on_attempt: Callable[[Delivery], None] = lambda delivery: None  # the world's record
         self.faults = faults or FaultBook()
         self._channels: dict[str, _Channel] = {}
         self._workers: Workers[_Channel] = Workers(self._serve, self.policy.workers)
@@ -285,6 +286,7 @@ class Dispatcher:
         delivery.attempts.append(
             Attempt(result.status, result.error, latency, at, real_at, outage_s, probes)
         )
+        self.on_attempt(delivery)
         return result.status is not None and 200 <= result.status < 300
 
     async def _post(self, delivery: Delivery, target: Target | str) -> Result:
