@@ -18,6 +18,7 @@ from emulator import cert_command
 from emulator.app import EmulatorRunner, create_app
 from emulator.config import OPTIONS, Settings, load_settings
 from emulator.scenario import commands as scenario_commands
+from emulator.state import StateError
 
 if TYPE_CHECKING:
     from emulator.scenario.model import Scenario
@@ -94,7 +95,11 @@ def _run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    return asyncio.run(serve(settings, scenario=scenario))
+    try:
+        return asyncio.run(serve(settings, scenario=scenario))
+    except StateError as exc:  # refused at start (exit 2), or not saved at shutdown (exit 3)
+        print(exc, file=sys.stderr)
+        return exc.exit_code
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
