@@ -4,6 +4,8 @@ are made, and are consistent however busy the emulator is meanwhile."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -138,3 +140,15 @@ async def test_two_snapshots_at_once_are_written_one_after_the_other(tmp_path: P
     assert first["bytes"] == second["bytes"] and projects.snapshots == 2
     assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
     assert read_state(tmp_path / "state.json") is not None
+
+
+def test_the_state_file_bench_runs_in_its_quick_mode() -> None:
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    results = (bench / "RESULTS.md").read_text()
+    done = subprocess.run(
+        [sys.executable, str(bench / "statefile.py"), "--quick"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "longest event-loop stall" in done.stdout and "longest GET" in done.stdout
+    assert (bench / "RESULTS.md").read_text() == results  # quick runs append nothing
