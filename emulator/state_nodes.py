@@ -153,14 +153,18 @@ class Node:
 
 @dataclass(frozen=True, slots=True)
 class Int(Node):
-    low: int = -(2**63)
-    high: int = 2**63 - 1
+    """An integer in `low`-`high` (None: no bound on that side)."""
+
+    low: int | None = None
+    high: int | None = None
     what = "an integer"
 
     def check(self, value: Any) -> None:
         if type(value) is not int:
             raise self.fail(value)
-        if not self.low <= value <= self.high:
+        if (self.low is not None and value < self.low) or (
+            self.high is not None and value > self.high
+        ):
             raise Invalid(f"must be between {self.low} and {self.high}, not {shown(value)}")
 
 
