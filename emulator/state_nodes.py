@@ -293,10 +293,12 @@ def check_object(value: Any, what: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Obj(Node):
-    """An object with exactly `fields`; then each rule, which may trust the fields' types."""
+    """An object with every key of `fields`, maybe some of `optional` (written only when they
+    hold something), and no other; then each rule, which may trust the fields' types."""
 
     fields: Mapping[str, Node]
     rules: tuple[Rule, ...] = ()
+    optional: Mapping[str, Node] | None = None
     what = "an object"
 
     def check(self, value: Any) -> None:
@@ -308,6 +310,9 @@ class Obj(Node):
         try:
             for key, node in fields.items():
                 node.check(value[key])
+            for key, node in (self.optional or {}).items():
+                if key in value:
+                    node.check(value[key])
         except Invalid as exc:
             raise exc.under(key) from None
         for rule in self.rules:
@@ -315,11 +320,13 @@ class Obj(Node):
                 raise Invalid(problem, below)
 
     def _keys(self, value: Mapping[str, Any]) -> None:
+        optional = self.optional or {}
         for key in value:
-            if key not in self.fields:
+            if key not in self.fields and key not in optional:
                 raise Invalid("unknown key", [key])
-        missing = next(key for key in self.fields if key not in value)
-        raise Invalid("missing", [missing])
+        for key in self.fields:
+            if key not in value:
+                raise Invalid("missing", [key])
 
 
 @dataclass(frozen=True, slots=True)

@@ -208,7 +208,9 @@ ATTEMPT = Obj(
         "latency_ms": Num(0, 1e12),
         "at": ISO,
         "real_at": Num(0, 1e11),
-    }
+    },
+    # an attempt that rode out an outage with the clock held: how long, how many requests
+    optional={"outage_s": Num(0, 1e9), "probes": Int(0, 10**9)},
 )
 
 

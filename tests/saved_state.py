@@ -22,10 +22,15 @@ from emulator.app import PROJECTS
 from emulator.projects import Projects
 from emulator.sim.clock import ClockMode
 
-__all__ = ["DOWN", "PROJECTS_SAVED", "busy_projects", "write_saved_state"]
+__all__ = ["DOWN", "NO_OUTAGE", "PROJECTS_SAVED", "busy_projects", "write_saved_state"]
 
 DOWN = "http://127.0.0.1:9"  # nothing listens there: every delivery is refused
 PROJECTS_SAVED = ("emulator-app-id", "team-b", "team-c")
+# where the emulator rides out an unreachable receiver in real time (--webhook-outage-s), none:
+# deliveries to DOWN back off at once on the virtual clock
+NO_OUTAGE: dict[str, Any] = (
+    {"webhook_outage_s": 0.0} if "webhook_outage_s" in Settings.__dataclass_fields__ else {}
+)
 
 
 def _auth(app_id: str, app_key: str) -> dict[str, str]:
@@ -98,6 +103,7 @@ async def write_saved_state(path: Path) -> dict[str, Any]:
         projects=(("team-b", "key-b"),),
         webhook_attempts=2,
         webhook_backoff_s=30.0,
+        **NO_OUTAGE,
     )
     app = create_app(settings)
     runner = EmulatorRunner(app)

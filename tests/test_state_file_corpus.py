@@ -180,6 +180,7 @@ CASES: list[tuple[str, Edit]] = [
     ("absurd-now", set_("projects[1].now_ms", 10**20)),
     ("absurd-max-attempts", set_(f"{CMD}.max_attempts", 10**9)),
     ("negative-latency", set_("projects[0].deliveries[0].attempts[0].latency_ms", -5)),
+    ("negative-outage", add("projects[0].deliveries[0].attempts", "outage_s", -1.0, index=0)),
     # references and counts that would break the emulator later
     ("leg-index-out-of-range", set_(f"{B0}.legs[3].index", 99)),
     ("voice-id-repeats", same_as(f"{B0}.legs[1].voice_id", f"{LEG0}.voice_id")),
