@@ -69,19 +69,26 @@ async def test_no_timer_fires_while_a_project_is_written(
 ) -> None:
     monkeypatch.setattr(state_writer, "SLICE_S", 0.0)  # a turn of the loop every 64 rows
     receiver = await make_receiver()
-    running = await start_emulator(clock=mode, speed=50.0, state_file=str(tmp_path / "s.json"))
+    # 20 dials a virtual second, booked a second at a time: timers fall due all along the
+    # campaign (in realtime at speed 50: every 20 ms of wall time, for 30 virtual seconds)
+    running = await start_emulator(
+        clock=mode, speed=50.0, dial_rate=20, state_file=str(tmp_path / "s.json")
+    )
     world = running.emulator
     numbers = [f"9180{i:07d}7" for i in range(600)]  # people: ring 3 s, talk, hang up
     await running.api.create(numbers, receiver)
     if mode is ClockMode.MANUAL:
         await running.api.advance(2)
     await until(lambda: world.clock.pending > 0 and world.store.legs)
-    seen: list[tuple[int, int, int]] = []
+    seen: list[tuple[int, int, bool]] = []  # (timers fired, tokens held, a timer is due)
     pause = state_writer.Slices.pause
 
     async def watching(self: state_writer.Slices) -> None:
-        seen.append((world.clock.fired, world.activity.held, world.clock.pending))
-        await pause(self)
+        due = world.clock.next_due()
+        overdue = due is not None and due <= world.clock.now_ms
+        seen.append((world.clock.fired, world.activity.held, overdue))
+        await asyncio.sleep(0.005)  # a slow disk: the snapshot spans real time (and realtime's
+        await pause(self)  # clock goes on: its timers fall due meanwhile)
 
     monkeypatch.setattr(state_writer.Slices, "pause", watching)
     advance = None
@@ -91,6 +98,8 @@ async def test_no_timer_fires_while_a_project_is_written(
     assert len(seen) > 10
     assert len({fired for fired, _, _ in seen}) == 1, "a timer fired under the snapshot"
     assert all(held >= 1 for _, held, _ in seen)  # the snapshot's in-flight token
+    if mode is ClockMode.REALTIME:  # the wall went on: timers fell due, and waited
+        assert any(overdue for _, _, overdue in seen)
     if advance is not None:
         await advance
     await until(lambda: world.clock.fired > seen[-1][0])  # timers were due; they go on after
