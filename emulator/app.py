@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -24,10 +23,11 @@ from emulator.world import World
 if TYPE_CHECKING:
     from emulator.scenario.model import Scenario
 
-__all__ = ["CONNECTIONS", "EMULATOR", "PROJECTS", "EmulatorRunner", "create_app"]
+__all__ = ["CONNECTIONS", "EMULATOR", "PROJECTS", "STATE_FILE", "EmulatorRunner", "create_app"]
 
 log = logging.getLogger("emulator")
 PROJECTS = web.AppKey("projects", Projects)  # every world of the server, by APP_ID
+STATE_FILE = web.AppKey("state_file", state.StateFile)  # only with --state-file
 KEEPALIVE_S = 75.0  # clients must always be the side that closes (CONTRACT §3)
 LINGER_S = 1.0  # after answering a request whose body was not read (413, 401), read and drop
 # the rest for at most this long: enough for a local client, and shutdown is not held up
@@ -60,7 +60,8 @@ def create_app(
     app.add_routes(api_routes(Handlers()))
     save = None
     if settings.state_file:
-        save = partial(state.save_projects, projects, settings.state_file)
+        app[STATE_FILE] = state.StateFile(projects, settings.state_file)
+        save = app[STATE_FILE].save
     app.add_routes(control_routes(projects, save))
     observe_app(app, projects)  # streams closed at shutdown; the serve log
     app.cleanup_ctx.append(_lifecycle)
@@ -84,19 +85,17 @@ def _scenario_world(scenario: Scenario) -> Callable[[World], None]:
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     """Restore the state file, start every world; at the end stop them (deliveries get the
-    grace period), then save the state file."""
+    grace period), then save the state file. `state.StateError` if the file cannot be used
+    at start (nothing is served) or cannot be saved at the end (the run's state is lost)."""
     projects = app[PROJECTS]
-    path = projects.base.state_file
-    if path:
-        await state.restore_projects(projects, path)
+    state_file = app.get(STATE_FILE)
+    if state_file is not None:
+        await state_file.restore()
     await projects.start()
     yield
     await projects.close(projects.base.shutdown_grace_s)
-    if path:
-        try:
-            await state.save_projects(projects, path)
-        except OSError as exc:
-            log.error("could not write the state file %s: %s", path, exc)
+    if state_file is not None:
+        await state_file.save_at_exit()
 
 
 class EmulatorRunner(web.AppRunner):

@@ -20,6 +20,7 @@ from emulator.app import EMULATOR, PROJECTS, EmulatorRunner, create_app
 from emulator.config import OPTIONS, Settings, load_settings
 from emulator.replay import commands as scenario_commands
 from emulator.serving import banner, check_listen, display_url, raise_fd_limit, ssl_context
+from emulator.state import StateError
 
 if TYPE_CHECKING:
     from emulator.scenario.model import Scenario
@@ -132,7 +133,11 @@ def _run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    return asyncio.run(serve(settings, scenario=scenario))
+    try:
+        return asyncio.run(serve(settings, scenario=scenario))
+    except StateError as exc:  # refused at start (exit 2), or not saved at shutdown (exit 3)
+        print(exc, file=sys.stderr)
+        return exc.exit_code
 
 
 class _Stop:

@@ -3,20 +3,31 @@ broadcasts, keeps their delivery log, re-sends what was pending, and never reuse
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import os
+import shutil
+import signal
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from faulty_receivers import completed, create_body, faulty_receiver, wait_for
+from saved_state import NO_OUTAGE, PROJECTS_SAVED, write_saved_state
 
-from emulator import EmulatorRunner, Settings, create_app
+from emulator import EmulatorRunner, Settings, create_app, state_schema
 from emulator.app import EMULATOR
 from emulator.cli import main
+from emulator.domain.models import CreateCommand, PlaySpec, Recipient, Result
+from emulator.projects import PROJECT_SETTINGS, Projects
 from emulator.sim.clock import ClockMode
-from emulator.state import StateError, read_state, write_state
+from emulator.state import SaveError, StateError, StateFile, read_state, write_state
+from emulator.webhooks.delivery import Attempt
 
 CREATE = "/voice/v1/broadcast"
 MANUAL = ClockMode.MANUAL
@@ -146,10 +157,175 @@ def test_serve_refuses_a_damaged_state_file(
     bad = tmp_path / "state.json"
     bad.write_text('{"format": "broadcast-emulator-state", "version": 1, "now_ms": 0}')
     assert main(["serve", "--port", "0", "--state-file", str(bad)]) == 2
-    assert "damaged state file" in capsys.readouterr().err
+    assert capsys.readouterr().err == f"state file {bad}: seed: missing\n"
 
 
 async def test_snapshot_needs_a_state_file(start_emulator: Any) -> None:
     running = await start_emulator()
     status, body = await running.api.call("POST", "/_emulator/snapshot", auth=False)
     assert status == 409 and "--state-file" in body["error_description"]
+
+
+# -- every file the emulator writes is one it reads ------------------------------------------
+def _broadcasts(data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    return {p["app_id"]: p["broadcasts"] for p in data["projects"]}
+
+
+async def test_every_file_the_emulator_writes_validates(
+    start_emulator: Any, tmp_path: Path
+) -> None:
+    """Three projects, ended, stopped and running broadcasts, pending, dead and delivered
+    deliveries: written, validated, restored, written again: the same, but for what a restart
+    changes (running broadcasts stop; pending deliveries are sent again)."""
+    first = tmp_path / "first.json"
+    await write_saved_state(first)
+    saved = read_state(first)  # validates
+    assert saved is not None
+    assert [p["app_id"] for p in saved["projects"]] == list(PROJECTS_SAVED)
+    assert any(d["state"] == "pending" for p in saved["projects"] for d in p["deliveries"])
+    second = tmp_path / "second.json"
+    second.write_bytes(first.read_bytes())
+    running = await start_emulator(clock=MANUAL, state_file=str(second), **NO_OUTAGE)
+    await wait_for(lambda: all(w.activity.held == 0 for w in running.projects))
+    await running.api.control("POST", "/snapshot")
+    again = read_state(second)
+    assert again is not None
+    before, after = _broadcasts(saved), _broadcasts(again)
+    assert before.keys() == after.keys()
+    for app_id, rows in before.items():
+        assert [b["broadcast_id"] for b in rows] == [b["broadcast_id"] for b in after[app_id]]
+        for old, new in zip(rows, after[app_id], strict=True):
+            if old["state"] == "running":  # interrupted by the restart
+                assert new["state"] == "stopped" and new["completion_sent"]
+                assert {leg["reason"] for leg in new["legs"]} >= {"emulator-restart"}
+            else:
+                assert new == old
+    third = tmp_path / "third.json"
+    third.write_bytes(second.read_bytes())
+    await start_emulator(clock=MANUAL, state_file=str(third), **NO_OUTAGE)
+    assert _broadcasts(read_state(third) or {}) == after  # a second restart changes nothing
+
+
+def test_the_schema_names_every_field_the_emulator_writes() -> None:
+    """When a saved dataclass gains a field, the schema (and VERSION) must follow."""
+    command = state_schema.COMMAND.fields
+    recipient = command["recipients"].item.fields  # type: ignore[attr-defined]
+    assert set(command) == {f.name for f in dataclasses.fields(CreateCommand)}
+    assert set(recipient) == {f.name for f in dataclasses.fields(Recipient)}
+    assert set(state_schema.PLAY.fields) == {f.name for f in dataclasses.fields(PlaySpec)}
+    attempt = {f.name for f in dataclasses.fields(Attempt)}  # some written only when set
+    assert set(state_schema.ATTEMPT.fields) <= attempt
+    assert attempt <= set(state_schema.ATTEMPT.fields) | set(state_schema.ATTEMPT.optional or {})
+    assert set(state_schema.SETTINGS.fields) == set(PROJECT_SETTINGS)
+    assert set(state_schema.RESULT.fields) == {f.name for f in dataclasses.fields(Result)}
+
+
+async def test_a_bad_project_late_in_the_file_restores_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    await write_saved_state(path)
+    data = json.loads(path.read_text())
+    data["projects"][2]["broadcasts"][0]["legs"][0]["state"] = "sideways"
+    path.write_text(json.dumps(data))
+    projects = Projects(Settings(clock=MANUAL, projects=(("team-b", "key-b"),)))
+    with pytest.raises(StateError, match=r"projects\[2\]\.broadcasts\[0\]\.legs\[0\]\.state"):
+        await StateFile(projects, str(path)).restore()
+    assert [w.app_id for w in projects] == ["emulator-app-id", "team-b"]
+    assert all(not w.store.broadcasts and not w.dispatcher.log for w in projects)
+
+
+# -- start-up checks and the final save ------------------------------------------------------
+async def _refused(*args: str) -> str:
+    """`serve` with `args` must exit 2 with one line on stderr (and serve nothing)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "emulator", "serve", "--port", "0", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2 and out == b"", (out, err)
+    lines = err.decode().splitlines()
+    assert len(lines) == 1 and "Traceback" not in lines[0], err
+    return lines[0]
+
+
+def _unwritable_folder(tmp_path: Path) -> Path:
+    """A folder no file can be made in (root ignores permissions: /sys refuses even root)."""
+    if os.geteuid() != 0:
+        folder = tmp_path / "locked"
+        folder.mkdir(mode=0o500)
+        return folder
+    try:
+        tempfile.mkstemp(dir="/sys")
+    except OSError:
+        return Path("/sys")
+    pytest.skip("no folder refuses root here")
+
+
+async def test_serve_refuses_a_state_file_in_a_missing_folder(tmp_path: Path) -> None:
+    path = tmp_path / "gone" / "state.json"
+    line = await _refused("--state-file", str(path))
+    assert line == f"state file {path}: folder '{path.parent}' does not exist"
+
+
+async def test_serve_refuses_a_state_file_in_a_folder_it_cannot_write(tmp_path: Path) -> None:
+    path = _unwritable_folder(tmp_path) / "state.json"
+    line = await _refused("--state-file", str(path))
+    assert line.startswith(f"state file {path}: folder '{path.parent}' is not writable (")
+
+
+async def test_serve_refuses_a_state_file_that_is_a_folder(tmp_path: Path) -> None:
+    line = await _refused("--state-file", str(tmp_path))
+    assert line == f"state file {tmp_path}: is a folder, not a file"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+async def test_serve_refuses_a_state_file_it_cannot_read(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_text("{}")
+    path.chmod(0)
+    line = await _refused("--state-file", str(path))
+    assert line == f"state file {path}: cannot be read (Permission denied)"
+
+
+async def test_serve_refuses_more_projects_than_it_may_hold(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    await write_saved_state(path)  # three projects
+    line = await _refused("--state-file", str(path), "--max-projects", "2")
+    assert line == (
+        f"state file {path}: projects: 2 projects to make again, but --max-projects 2 "
+        "leaves room for 1"
+    )
+
+
+async def test_serve_exits_3_when_the_final_save_fails(serve: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = folder / "state.json"
+    served = await serve("--state-file", str(path), "--log-level", "warning")
+    async with aiohttp.ClientSession() as session:
+        async with session.post(served.url + "/_emulator/snapshot") as resp:
+            assert resp.status == 200
+        shutil.rmtree(folder)  # the folder goes away while it serves
+        async with session.post(served.url + "/_emulator/snapshot") as resp:
+            body = await resp.json()  # a snapshot now fails: 503, JSON, and it goes on serving
+            assert resp.status == 503 and "not written" in body["error_description"], body
+    served.proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(served.proc.wait(), 30) == 3
+    await served.drained()
+    err = "\n".join(served.log)
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if "state file" in line] == [
+        f"state file {path}: not saved at shutdown (No such file or directory): "
+        "the state of this run is lost"
+    ], err
+
+
+async def test_a_value_json_cannot_hold_fails_the_snapshot_not_the_file(tmp_path: Path) -> None:
+    """A setting the command line let through as infinity: the snapshot fails with SaveError
+    (503 on the control plane) instead of writing a file that could not be read back."""
+    path = tmp_path / "state.json"
+    write_state(path, {"format": "broadcast-emulator-state", "version": 1, "n": 1})
+    store = StateFile(Projects(Settings(webhook_backoff_s=float("inf"))), str(path))
+    with pytest.raises(SaveError, match=r"not written .*JSON"):
+        await store.save()
+    assert json.loads(path.read_text())["n"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]

@@ -69,6 +69,13 @@ class ClockDriver:
         finally:
             await self.stop()
 
+    @asynccontextmanager
+    async def holding(self) -> AsyncIterator[None]:
+        """Hold virtual time still while the body runs, in every mode: the driver, `advance`
+        and `run_until_idle` all move time under this lock, so no timer fires meanwhile."""
+        async with self._lock:
+            yield
+
     def poke(self) -> None:
         """Wake the driver (activity changed, a timer was added, the mode changed)."""
         self._wake.set()
