@@ -1,0 +1,507 @@
+// One broadcast's timeline on a canvas: one row per number, one bar segment per state of each
+// attempt, a mark per webhook (shaped by its delivery state) and per API request of the app.
+//
+// Rows are virtualised: the scroller holds one empty spacer as tall as every row, the canvas
+// draws only the rows in view, and rows are fetched from the timeline endpoint a page at a time
+// (a bounded cache of pages), so a 100,000-number broadcast never has 100,000 of anything in the
+// browser. Above LANES_FROM numbers an aggregate lane per state sits above the rows.
+
+import { h, fill } from "./dom.js";
+import { clockTime, ms, offset, deliveryKind, DELIVERY, count } from "./format.js";
+import { fillFor, stateInfo, resultLabel, INNER, LANES } from "./states.js";
+
+const ROW_H = 24;
+const AXIS_H = 26;
+const NAME_W = 190;
+const PAGE = 100;
+const MAX_PAGES = 40;
+export const LANES_FROM = 2000;
+const MARK = { delivered: "#1a7f37", retried: "#bf8700", pending: "#6e7781", dead: "#cf222e" };
+
+export class Timeline {
+  constructor(root, { fetchPage, onOpen, onSummary, metrics }) {
+    this.fetchPage = fetchPage; // (offset, limit, filter) -> Promise<timeline answer>
+    this.onOpen = onOpen; // (row, attempt) -> void
+    this.onSummary = onSummary; // (answer) -> void
+    this.metrics = metrics;
+    this.pages = new Map(); // page index -> {rows, stale}
+    this.loading = new Map();
+    this.total = 0;
+    this.t0 = 0;
+    this.t1 = 1;
+    this.now = 0;
+    this.selected = 0;
+    this.attemptIndex = -1;
+    this.filter = {};
+    this.generation = 0;
+    this.history = [];
+    this.summary = null;
+    this.build(root);
+  }
+
+  build(root) {
+    this.lanes = h("canvas", { class: "tl-lanes", hidden: true, role: "img" });
+    this.canvas = h("canvas", { class: "tl-canvas", "aria-hidden": "true" });
+    this.spacer = h("div", { class: "tl-spacer" });
+    this.scroller = h(
+      "div",
+      {
+        class: "tl-scroll",
+        tabindex: "0",
+        role: "grid",
+        "aria-label": "timeline rows: arrow keys move, Enter opens the call",
+        "aria-describedby": "tl-live",
+      },
+      this.spacer,
+    );
+    this.tip = h("div", { class: "tl-tip", role: "tooltip", hidden: true });
+    this.live = h("div", { id: "tl-live", class: "sr-only", "aria-live": "polite" });
+    this.empty = h("p", { class: "tl-empty", hidden: true }, "No numbers match.");
+    const stage = h("div", { class: "tl-stage" }, this.canvas, this.scroller, this.tip);
+    fill(root, this.lanes, stage, this.empty, this.live);
+    this.scroller.addEventListener("scroll", () => this.schedule());
+    this.scroller.addEventListener("click", (e) => this.click(e));
+    this.scroller.addEventListener("mousemove", (e) => this.hover(e));
+    this.scroller.addEventListener("mouseleave", () => (this.tip.hidden = true));
+    this.scroller.addEventListener("keydown", (e) => this.key(e));
+    new ResizeObserver(() => this.schedule()).observe(stage);
+  }
+
+  /** Show a broadcast (its first page is loaded now). */
+  async show(broadcast, filter, now) {
+    this.broadcast = broadcast;
+    this.filter = filter || {};
+    this.now = now;
+    this.history = [];
+    this.selected = 0;
+    this.attemptIndex = -1;
+    await this.reload();
+  }
+
+  async reload() {
+    this.generation += 1;
+    this.pages.clear();
+    this.loading.clear();
+    await this.load(0);
+    this.schedule();
+  }
+
+  setNow(nowMs) {
+    this.now = nowMs;
+    this.schedule();
+  }
+
+  /** Something changed in this broadcast: refetch the pages in view, forget the others. */
+  changed() {
+    const [first, last] = this.pageRange();
+    for (const key of [...this.pages.keys()]) {
+      if (key < first || key > last) this.pages.delete(key);
+      else this.pages.get(key).stale = true;
+    }
+    for (let p = first; p <= last; p += 1) this.load(p);
+  }
+
+  pushHistory(at, byState) {
+    if (!byState) return;
+    this.history.push({ t: ms(at), by: byState });
+    if (this.history.length > 600) this.history.splice(0, this.history.length - 600);
+    this.drawLanes();
+  }
+
+  async load(page) {
+    if (this.loading.has(page)) return this.loading.get(page);
+    const generation = this.generation;
+    const task = this.fetchPage(page * PAGE, PAGE, this.filter).then(
+      (answer) => {
+        this.loading.delete(page);
+        if (generation !== this.generation) return;
+        this.accept(page, answer);
+      },
+      (error) => {
+        this.loading.delete(page);
+        console.warn("timeline page", page, error);
+      },
+    );
+    this.loading.set(page, task);
+    return task;
+  }
+
+  accept(page, answer) {
+    this.pages.set(page, { rows: answer.numbers || [], stale: false });
+    this.total = rowCount(answer, this.filter);
+    this.summary = answer.summary || null;
+    this.t0 = ms(answer.created_at);
+    const end = answer.ended_at ? ms(answer.ended_at) : this.now;
+    this.t1 = Math.max(end, this.now || 0, this.t0 + 10_000);
+    this.spacer.style.height = `${AXIS_H + this.total * ROW_H}px`;
+    this.empty.hidden = this.total > 0;
+    this.evict();
+    this.onSummary(answer);
+    this.drawLanes();
+    this.schedule();
+  }
+
+  evict() {
+    if (this.pages.size <= MAX_PAGES) return;
+    const [first] = this.pageRange();
+    const keys = [...this.pages.keys()].sort((a, b) => Math.abs(b - first) - Math.abs(a - first));
+    for (const key of keys.slice(0, this.pages.size - MAX_PAGES)) this.pages.delete(key);
+  }
+
+  rowAt(index) {
+    const page = this.pages.get(Math.floor(index / PAGE));
+    return page ? page.rows[index % PAGE] : undefined;
+  }
+
+  visibleRows() {
+    const height = this.scroller.clientHeight - AXIS_H;
+    const first = Math.floor(this.scroller.scrollTop / ROW_H);
+    const last = Math.min(this.total - 1, first + Math.ceil(height / ROW_H));
+    return [first, last];
+  }
+
+  pageRange() {
+    const [first, last] = this.visibleRows();
+    return [Math.floor(first / PAGE), Math.floor(Math.max(first, last) / PAGE)];
+  }
+
+  schedule() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = null;
+      this.draw();
+    });
+  }
+
+  x(t) {
+    const width = this.canvas.clientWidth - NAME_W - 12;
+    return NAME_W + ((t - this.t0) / Math.max(1, this.t1 - this.t0)) * width;
+  }
+
+  tAt(x) {
+    const width = this.canvas.clientWidth - NAME_W - 12;
+    return this.t0 + ((x - NAME_W) / width) * (this.t1 - this.t0);
+  }
+
+  draw() {
+    const started = performance.now();
+    const ctx = this.sizeCanvas(this.canvas, this.scroller.clientWidth, this.scroller.clientHeight);
+    const [first, last] = this.visibleRows();
+    const missing = new Set();
+    for (let i = first; i <= last; i += 1) {
+      const y = AXIS_H + i * ROW_H - this.scroller.scrollTop;
+      const row = this.rowAt(i);
+      if (row === undefined) missing.add(Math.floor(i / PAGE));
+      this.drawRow(ctx, i, row, y);
+    }
+    this.drawAxis(ctx);
+    for (const page of missing) this.load(page);
+    this.metrics.draw(performance.now() - started, last - first + 1);
+  }
+
+  sizeCanvas(canvas, width, height) {
+    const ratio = window.devicePixelRatio || 1;
+    if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(height * ratio)) {
+      canvas.width = Math.round(width * ratio);
+      canvas.height = Math.round(height * ratio);
+      canvas.style.width = `${width}px`;
+      canvas.style.height = `${height}px`;
+    }
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    ctx.font = "12px system-ui, sans-serif";
+    ctx.textBaseline = "middle";
+    return ctx;
+  }
+
+  drawAxis(ctx) {
+    const width = this.canvas.clientWidth;
+    ctx.fillStyle = "#f6f8fa";
+    ctx.fillRect(0, 0, width, AXIS_H);
+    ctx.fillStyle = "#24292f";
+    ctx.fillText(`number (${count(this.total)})`, 8, AXIS_H / 2);
+    const spanS = (this.t1 - this.t0) / 1000;
+    const step = niceStep(spanS / Math.max(1, (width - NAME_W) / 90));
+    for (let s = 0; s <= spanS; s += step) {
+      const x = this.x(this.t0 + s * 1000);
+      ctx.fillRect(x, AXIS_H - 6, 1, 6);
+      ctx.fillText(axisLabel(s), x + 3, AXIS_H / 2 - 2);
+    }
+    if (this.now > this.t0 && this.now <= this.t1) {
+      const x = this.x(this.now);
+      ctx.fillStyle = "#cf222e";
+      ctx.fillRect(x, 0, 1, this.canvas.clientHeight);
+    }
+  }
+
+  drawRow(ctx, i, row, y) {
+    const width = this.canvas.clientWidth;
+    if (i === this.selected) {
+      ctx.fillStyle = "#ddf4ff";
+      ctx.fillRect(0, y, width, ROW_H);
+    } else if (i % 2) {
+      ctx.fillStyle = "#fafbfc";
+      ctx.fillRect(0, y, width, ROW_H);
+    }
+    ctx.fillStyle = "#24292f";
+    if (row === undefined) {
+      ctx.fillText("loading…", 8, y + ROW_H / 2);
+      return;
+    }
+    ctx.fillText(row.number, 8, y + ROW_H / 2);
+    const tag = resultLabel(row.result) || stateInfo(row.state).label;
+    ctx.fillStyle = "#57606a";
+    ctx.fillText(tag, NAME_W - 8 - ctx.measureText(tag).width, y + ROW_H / 2);
+    row.attempts.forEach((attempt, n) => this.drawAttempt(ctx, attempt, y, i === this.selected && n === this.attemptIndex));
+  }
+
+  drawAttempt(ctx, attempt, y, chosen) {
+    const top = y + 6;
+    const height = ROW_H - 12;
+    for (const seg of attempt.segments || []) {
+      const x0 = this.x(ms(seg.start));
+      const x1 = Math.max(x0 + 2, this.x(seg.end ? ms(seg.end) : this.now));
+      const inner = INNER.has(seg.state);
+      ctx.fillStyle = fillFor(ctx, seg.state);
+      ctx.fillRect(x0, inner ? top + 3 : top, x1 - x0, inner ? height - 6 : height);
+    }
+    const segs = attempt.segments || [];
+    if (!segs.length) return;
+    const x0 = this.x(ms(segs[0].start));
+    const endAt = attempt.ended_at ? ms(attempt.ended_at) : this.now;
+    const x1 = Math.max(x0 + 2, this.x(endAt));
+    if (attempt.waiting_for) {
+      ctx.save();
+      ctx.setLineDash([3, 2]);
+      ctx.strokeStyle = "#cf222e";
+      ctx.lineWidth = 2;
+      ctx.strokeRect(x0 - 1, top - 2, x1 - x0 + 2, height + 4);
+      ctx.restore();
+      ctx.fillStyle = "#cf222e";
+      ctx.fillText(`waiting: ${attempt.waiting_for}`, x1 + 4, y + ROW_H / 2);
+    } else if (attempt.reason) {
+      ctx.fillStyle = "#57606a";
+      ctx.fillText(attempt.reason, x1 + 3, y + ROW_H / 2);
+    }
+    if (chosen) {
+      ctx.strokeStyle = "#0969da";
+      ctx.lineWidth = 2;
+      ctx.strokeRect(x0 - 2, top - 3, x1 - x0 + 4, height + 6);
+    }
+    for (const ev of attempt.events || []) this.drawMark(ctx, ev, y);
+    for (const rq of attempt.requests || []) this.drawRequest(ctx, rq, y);
+  }
+
+  drawMark(ctx, ev, y) {
+    const kind = deliveryKind(ev);
+    const x = this.x(ms(ev.virtual_time));
+    const base = y + ROW_H - 1;
+    ctx.fillStyle = MARK[kind];
+    ctx.strokeStyle = MARK[kind];
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    if (kind === "dead") {
+      ctx.moveTo(x - 3, base - 6);
+      ctx.lineTo(x + 3, base);
+      ctx.moveTo(x + 3, base - 6);
+      ctx.lineTo(x - 3, base);
+      ctx.stroke();
+    } else if (kind === "pending") {
+      ctx.arc(x, base - 3, 2.5, 0, 2 * Math.PI);
+      ctx.stroke();
+    } else {
+      ctx.moveTo(x, base - 6);
+      ctx.lineTo(x + 3.5, base);
+      ctx.lineTo(x - 3.5, base);
+      ctx.closePath();
+      if (kind === "retried") ctx.stroke();
+      else ctx.fill();
+    }
+  }
+
+  drawRequest(ctx, rq, y) {
+    const x = this.x(ms(rq.virtual_time));
+    ctx.fillStyle = rq.status >= 400 ? "#cf222e" : "#24292f";
+    ctx.beginPath();
+    ctx.moveTo(x, y);
+    ctx.lineTo(x + 3.5, y + 3.5);
+    ctx.lineTo(x, y + 7);
+    ctx.lineTo(x - 3.5, y + 3.5);
+    ctx.closePath();
+    ctx.fill();
+  }
+
+  drawLanes() {
+    const show = this.total > LANES_FROM && this.summary;
+    this.lanes.hidden = !show;
+    if (!show) return;
+    const byState = this.summary.by_state || {};
+    const states = LANES.filter((s) => s in byState);
+    const width = this.scroller.clientWidth || 600;
+    const ctx = this.sizeCanvas(this.lanes, width, states.length * 18 + 6);
+    const label = states.map((s) => `${stateInfo(s).label} ${byState[s]}`).join(", ");
+    this.lanes.setAttribute("aria-label", `numbers per state: ${label}`);
+    states.forEach((state, n) => this.drawLane(ctx, state, byState[state], 3 + n * 18, width));
+  }
+
+  drawLane(ctx, state, value, y, width) {
+    ctx.fillStyle = "#24292f";
+    ctx.fillText(`${stateInfo(state).label}`, 8, y + 8);
+    const tag = count(value);
+    ctx.fillText(tag, NAME_W - 8 - ctx.measureText(tag).width, y + 8);
+    const room = width - NAME_W - 12;
+    ctx.fillStyle = fillFor(ctx, state);
+    const points = this.history.filter((p) => p.t >= this.t0);
+    if (points.length > 1) {
+      // the count over virtual time, as far as this page has watched it
+      ctx.beginPath();
+      ctx.moveTo(this.x(points[0].t), y + 16);
+      for (const p of points) ctx.lineTo(this.x(p.t), y + 16 - (14 * (p.by[state] || 0)) / this.total);
+      ctx.lineTo(this.x(points[points.length - 1].t), y + 16);
+      ctx.closePath();
+      ctx.fill();
+    } else {
+      ctx.fillRect(NAME_W, y + 2, (room * value) / Math.max(1, this.total), 14);
+    }
+  }
+
+  // -- pointer and keyboard ---------------------------------------------------------------
+  hit(event) {
+    const rect = this.scroller.getBoundingClientRect();
+    const x = event.clientX - rect.left;
+    const y = event.clientY - rect.top;
+    if (y < AXIS_H) return null;
+    const index = Math.floor((y - AXIS_H + this.scroller.scrollTop) / ROW_H);
+    const row = this.rowAt(index);
+    if (row === undefined) return null;
+    const t = this.tAt(x);
+    let attempt = -1;
+    row.attempts.forEach((a, n) => {
+      const start = ms(a.started_at || (a.segments[0] || {}).start);
+      if (start <= t + 1 || attempt < 0) attempt = n;
+    });
+    return { index, row, attempt, x, y, t };
+  }
+
+  click(event) {
+    const found = this.hit(event);
+    if (!found) return;
+    this.select(found.index, found.attempt);
+    const attempt = found.row.attempts[found.attempt];
+    if (attempt) this.onOpen(found.row, attempt);
+  }
+
+  hover(event) {
+    const found = this.hit(event);
+    if (!found) {
+      this.tip.hidden = true;
+      return;
+    }
+    const a = found.row.attempts[found.attempt];
+    const at = clockTime(new Date(found.t).toISOString());
+    const seg = a && (a.segments || []).find((s) => ms(s.start) <= found.t && found.t <= (s.end ? ms(s.end) : this.now));
+    const lines = [`${found.row.number} · ${at} (+${offset(this.t0, new Date(found.t).toISOString())})`];
+    if (a) lines.push(`attempt ${a.attempt}${a.reason ? ` · ${a.reason}` : ""}`);
+    if (seg) lines.push(`${stateInfo(seg.state).label}: ${clockTime(seg.start)} – ${seg.end ? clockTime(seg.end) : "now"}`);
+    const ev = a && nearest(a.events || [], found.t, (this.t1 - this.t0) / 100);
+    if (ev) {
+      const kind = deliveryKind(ev);
+      lines.push(`${DELIVERY[kind].symbol} ${ev.event} ${DELIVERY[kind].label}`);
+    }
+    fill(this.tip, ...lines.map((l) => h("div", {}, l)));
+    this.tip.hidden = false;
+    this.tip.style.left = `${Math.min(found.x + 12, this.scroller.clientWidth - 240)}px`;
+    this.tip.style.top = `${found.y + 14}px`;
+  }
+
+  key(event) {
+    const [first, last] = this.visibleRows();
+    const pageRows = Math.max(1, last - first);
+    const moves = {
+      ArrowDown: 1,
+      ArrowUp: -1,
+      PageDown: pageRows,
+      PageUp: -pageRows,
+      Home: -Infinity,
+      End: Infinity,
+    };
+    if (event.key in moves) {
+      const next = Math.max(0, Math.min(this.total - 1, this.selected + moves[event.key]));
+      this.select(next, -1);
+      this.reveal(next);
+    } else if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
+      const row = this.rowAt(this.selected);
+      if (!row) return;
+      const step = event.key === "ArrowRight" ? 1 : -1;
+      const base = this.attemptIndex < 0 ? row.attempts.length - 1 : this.attemptIndex;
+      this.select(this.selected, Math.max(0, Math.min(row.attempts.length - 1, base + step)));
+    } else if (event.key === "Enter") {
+      const row = this.rowAt(this.selected);
+      if (!row || !row.attempts.length) return;
+      const n = this.attemptIndex < 0 ? row.attempts.length - 1 : this.attemptIndex;
+      this.onOpen(row, row.attempts[n]);
+    } else {
+      return;
+    }
+    event.preventDefault();
+  }
+
+  select(index, attempt) {
+    this.selected = index;
+    this.attemptIndex = attempt;
+    const row = this.rowAt(index);
+    if (row) {
+      const n = attempt < 0 ? row.attempts.length : attempt + 1;
+      const state = resultLabel(row.result) || stateInfo(row.state).label;
+      this.live.textContent = `row ${index + 1} of ${count(this.total)}: ${row.number}, ${state}, attempt ${n} of ${row.attempts.length}`;
+    }
+    this.schedule();
+  }
+
+  /** Scroll so that row `index` is in view. */
+  reveal(index) {
+    const top = index * ROW_H;
+    const height = this.scroller.clientHeight - AXIS_H - ROW_H;
+    if (top < this.scroller.scrollTop) this.scroller.scrollTop = top;
+    else if (top > this.scroller.scrollTop + height) this.scroller.scrollTop = top - height;
+    this.schedule();
+  }
+}
+
+/** Rows the current filter matches (the summary counts the whole broadcast). */
+export function rowCount(answer, filter) {
+  if (typeof answer.matching === "number") return answer.matching;
+  if (typeof answer.total_matching === "number") return answer.total_matching;
+  const summary = answer.summary || {};
+  if (filter.number) return (answer.numbers || []).length;
+  if (filter.state) return (summary.by_state || {})[filter.state] || 0;
+  if (filter.result) return (summary.by_result || {})[filter.result] || 0;
+  return answer.total_numbers || 0;
+}
+
+function niceStep(raw) {
+  for (const step of [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200]) {
+    if (step >= raw) return step;
+  }
+  return 14400;
+}
+
+function axisLabel(seconds) {
+  const m = Math.floor(seconds / 60);
+  const s = Math.round(seconds % 60);
+  return m ? `${m}:${String(s).padStart(2, "0")}` : `${s}s`;
+}
+
+function nearest(events, t, within) {
+  let best = null;
+  let gap = within;
+  for (const ev of events) {
+    const d = Math.abs(ms(ev.virtual_time) - t);
+    if (d <= gap) {
+      best = ev;
+      gap = d;
+    }
+  }
+  return best;
+}
