@@ -49,16 +49,34 @@ class FakeBackend:
             {"state": "connected", "start": _at(base + 4), "end": _at(base + 14)},
         ]
         events = [
-            {"event": s["state"], "virtual_time": s["start"], "delivery_id": index * 3 + n,
-             "delivery_state": "delivered", "payload": {"state": s["state"], "to": number},
-             "attempts": [{"status": 200, "error": None, "latency_ms": 1.0, "at": s["start"]}]}
+            {
+                "event": s["state"],
+                "virtual_time": s["start"],
+                "delivery_id": index * 3 + n,
+                "delivery_state": "delivered",
+                "payload": {"state": s["state"], "to": number},
+                "attempts": [{"status": 200, "error": None, "latency_ms": 1.0, "at": s["start"]}],
+            }
             for n, s in enumerate(segments)
-        ]  # fmt: skip
-        attempt = {"attempt": 1, "voice_id": f"v-{index}", "started_at": _at(base),
-                   "ended_at": _at(base + 14), "reason": "completed", "segments": segments,
-                   "events": events, "requests": [], "waiting_for": None}  # fmt: skip
-        return {"number": number, "index": index, "state": "disconnected", "result": "success",
-                "attempts": [attempt]}  # fmt: skip
+        ]
+        attempt = {
+            "attempt": 1,
+            "voice_id": f"v-{index}",
+            "started_at": _at(base),
+            "ended_at": _at(base + 14),
+            "reason": "completed",
+            "segments": segments,
+            "events": events,
+            "requests": [],
+            "waiting_for": None,
+        }
+        return {
+            "number": number,
+            "index": index,
+            "state": "disconnected",
+            "result": "success",
+            "attempts": [attempt],
+        }
 
     def summary(self) -> dict[str, Any]:
         return {"by_state": {"disconnected": self.total}, "by_result": {"success": self.total}}
@@ -75,29 +93,75 @@ class FakeBackend:
             return ok({"projects": [{"app_id": self.app_id, "broadcasts": 1, "clock": clock}]})
 
         async def broadcasts(_: web.Request) -> web.Response:
-            progress = {"total": self.total, "finished": self.total, "in_progress": 0,
-                        "pending": 0, "successful": self.total, "failed": 0, "attempts": self.total}  # fmt: skip
-            return ok({"broadcasts": [{"broadcast_id": self.bid, "application_name": "Big one",
-                       "state": "completed", "progress": progress, "created_at": T0,
-                       "ended_at": _at(40)}]})  # fmt: skip
+            progress = {
+                "total": self.total,
+                "finished": self.total,
+                "in_progress": 0,
+                "pending": 0,
+                "successful": self.total,
+                "failed": 0,
+                "attempts": self.total,
+            }
+            return ok(
+                {
+                    "broadcasts": [
+                        {
+                            "broadcast_id": self.bid,
+                            "application_name": "Big one",
+                            "state": "completed",
+                            "progress": progress,
+                            "created_at": T0,
+                            "ended_at": _at(40),
+                        }
+                    ]
+                }
+            )
 
         async def timeline(request: web.Request) -> web.Response:
             offset = int(request.query.get("offset", 0))
             limit = min(int(request.query.get("limit", 100)), 1000)
-            rows = [self.row(i) for i in range(offset, min(self.total, offset + limit))]
+            indexes = range(offset, min(self.total, offset + limit))
+            number = request.query.get("number")
+            if number:  # "+1555" and the index in 7 digits
+                wanted = int(number[5:]) if number[5:].isdigit() else -1
+                indexes = range(wanted, wanted + 1) if 0 <= wanted < self.total else range(0)
+            rows = [self.row(i) for i in indexes]
             nxt = offset + limit if offset + limit < self.total else None
-            return ok({"broadcast_id": self.bid, "name": "Big one", "state": "completed",
-                       "created_at": T0, "ended_at": _at(40), "total_numbers": self.total,
-                       "offset": offset, "limit": limit, "next_offset": nxt,
-                       "summary": self.summary(), "numbers": rows, "requests": []})  # fmt: skip
+            return ok(
+                {
+                    "broadcast_id": self.bid,
+                    "name": "Big one",
+                    "state": "completed",
+                    "created_at": T0,
+                    "ended_at": _at(40),
+                    "total_numbers": self.total,
+                    "offset": offset,
+                    "limit": limit,
+                    "next_offset": nxt,
+                    "summary": self.summary(),
+                    "numbers": rows,
+                    "requests": [],
+                }
+            )
 
         async def call(request: web.Request) -> web.Response:
             index = int(request.match_info["voice_id"].split("-")[1])
             row = self.row(index)
-            return ok({**row["attempts"][0], "broadcast_id": self.bid, "number": row["number"],
-                       "state": "disconnected", "allowed": [],
-                       "reasons": {"press": "the call has ended", "answer": "the call has ended",
-                                   "reject": "the call has ended", "hangup": "the call has ended"}})  # fmt: skip
+            return ok(
+                {
+                    **row["attempts"][0],
+                    "broadcast_id": self.bid,
+                    "number": row["number"],
+                    "state": "disconnected",
+                    "allowed": [],
+                    "reasons": {
+                        "press": "the call has ended",
+                        "answer": "the call has ended",
+                        "reject": "the call has ended",
+                        "hangup": "the call has ended",
+                    },
+                }
+            )
 
         async def health(_: web.Request) -> web.Response:
             return ok({"status": "ok", "projects": 1})
@@ -137,8 +201,14 @@ class FakeBackend:
         self.opened += 1
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self.queues.append(queue)
-        await self._send(response, {"type": "hello", "project": self.app_id,
-                                    "clock": {"mode": "manual", "now": _at(40), "pending": 0}})  # fmt: skip
+        await self._send(
+            response,
+            {
+                "type": "hello",
+                "project": self.app_id,
+                "clock": {"mode": "manual", "now": _at(40), "pending": 0},
+            },
+        )
         try:
             while (msg := await queue.get()) is not None:
                 await self._send(response, msg)

@@ -7,10 +7,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from conftest import Serve, Served, StartEmulator
 from multidict import CIMultiDict
 
 from emulator.console.routes import load_assets
-from conftest import Serve, Served, StartEmulator
 
 FILES = {
     "app.js": "text/javascript",

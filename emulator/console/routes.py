@@ -87,9 +87,11 @@ def _index(assets: dict[str, Asset], token: str | None) -> web.Response:
     return web.Response(
         text=html,
         content_type="text/html",
-        headers={**_SECURITY, "Cache-Control": "no-store", "Content-Security-Policy": _CSP.format(
-            nonce=nonce
-        )},
+        headers={
+            **_SECURITY,
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": _CSP.format(nonce=nonce),
+        },
     )
 
 

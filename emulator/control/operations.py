@@ -278,7 +278,11 @@ CONTROL_OPERATIONS: dict[tuple[str, str], Operation] = {
     **{
         ("GET", path): _page_op(op_id, summary)
         for path, op_id, summary in (
-            ("/_emulator/ui", "console", "the console page (HTML; open it as ?token=T with a token)"),
+            (
+                "/_emulator/ui",
+                "console",
+                "the console page (HTML; open it as ?token=T with a token)",
+            ),
             ("/_emulator/ui/", "consoleSlash", "the console page, as /_emulator/ui"),
             ("/_emulator/ui/{file}", "consoleFile", "one of the console page's static files"),
         )

@@ -1,0 +1,105 @@
+"""The console page in headless Chromium against a stand-in backend (tests/console_fake.py):
+what the real emulator cannot be made to do on demand, such as a stream that drops."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from console_browser import Browser, browser_or_skip
+from console_fake import FakeBackend
+
+
+@pytest.fixture
+async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
+    async for b in browser_or_skip(tmp_path / "profile"):
+        yield b
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBackend]:
+    backend = await FakeBackend(numbers=300).start()
+    yield backend
+    await backend.close()
+
+
+async def open_console(browser: Browser, url: str, hash_: str = "") -> Any:
+    page = await browser.page()
+    await page.goto(f"{url}/_emulator/ui{hash_}")
+    await page.wait_for_selector("body[data-ready=true]")
+    return page
+
+
+async def test_a_dropped_stream_is_marked_and_the_page_reconnects(
+    browser: Browser, fake: FakeBackend
+) -> None:
+    page = await open_console(browser, fake.url)
+    status = page.locator("#stream-status")
+    await page.wait_for_function(
+        "document.querySelector('#stream-status').textContent.includes('live')"
+    )
+    fake.drop_streams()
+    # EventSource comes back by itself; the page says the stream dropped and that it came back
+    log = page.locator("#stream-log")
+    await log.get_by_text("stream dropped").wait_for()
+    await log.get_by_text("stream reconnected").wait_for()
+    assert "live" in await status.text_content()
+    assert fake.opened == 2
+
+
+async def test_pause_freezes_the_view_while_messages_arrive(
+    browser: Browser, fake: FakeBackend
+) -> None:
+    page = await open_console(browser, fake.url)
+    await page.wait_for_function(
+        "document.querySelector('#stream-status').textContent.includes('live')"
+    )
+    await page.get_by_role("button", name="pause the view").click()
+    created = {
+        "type": "broadcast",
+        "change": "created",
+        "broadcast_id": "b-new",
+        "name": "Late",
+        "state": "running",
+        "virtual_time": "2026-01-01T09:00:41.000Z",
+        "progress": {"total": 5, "finished": 0, "in_progress": 0, "pending": 5},
+    }
+    for queue in fake.queues:
+        queue.put_nowait(created)
+    await page.wait_for_function(
+        "document.querySelector('#stream-status').textContent.includes('1 new')"
+    )
+    assert await page.locator("#broadcast-list li").count() == 1  # frozen: "Late" not shown
+    await page.get_by_role("button", name="resume the view").click()
+    await page.locator("#broadcast-list").get_by_text("Late").wait_for()
+    assert await page.locator("#broadcast-list li").count() == 2
+
+
+async def test_a_deep_link_opens_the_call_and_survives_a_reload(
+    browser: Browser, fake: FakeBackend
+) -> None:
+    page = await open_console(browser, fake.url, "#/p/fake-app/b/b-0001/c/v-250")
+    title = page.locator("#call-title")
+    await title.wait_for()
+    assert await title.text_content() == "Call +15550000250 · attempt 1"
+    await page.reload()
+    await page.wait_for_selector("body[data-ready=true]")
+    assert await page.locator("#call-title").text_content() == "Call +15550000250 · attempt 1"
+    assert page.url.endswith("#/p/fake-app/b/b-0001/c/v-250")
+
+
+async def test_the_timeline_works_from_the_keyboard(browser: Browser, fake: FakeBackend) -> None:
+    page = await open_console(browser, fake.url, "#/p/fake-app/b/b-0001")
+    grid = page.get_by_role("grid")
+    await grid.focus()
+    for key in ("ArrowDown", "ArrowDown", "ArrowDown"):
+        await page.keyboard.press(key)
+    assert "row 4 of 300: +15550000003" in await page.locator("#tl-live").text_content()
+    await page.keyboard.press("Enter")
+    await page.locator("#call-title").wait_for()
+    assert page.url.endswith("/c/v-3")
+    await page.keyboard.press("Escape")
+    await page.wait_for_function("!location.hash.includes('/c/')")
+    assert await page.locator("#call").is_hidden()
