@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import tomllib
+from fnmatch import fnmatch
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -127,3 +130,27 @@ async def test_with_a_control_token_the_page_and_every_asset_need_it(serve: Serv
     for name in ("app.js", "timeline.js", "style.css"):
         assert (await get(f"{ui}/{name}?token=s3cr%26t%2F"))[0] == 200
     assert (await get(ui + "/app.js?token=wrong"))[0] == 401
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_wheel_carries_the_static_folder() -> None:
+    """pyproject's package-data names every file of emulator/console/static/."""
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["emulator"]
+    static = ROOT / "emulator" / "console" / "static"
+    files = [p.relative_to(ROOT / "emulator").as_posix() for p in static.iterdir()]
+    assert files
+    assert all(any(fnmatch(f, pattern) for pattern in patterns) for f in files), files
+    assert sorted(p.name for p in static.iterdir()) == sorted(load_assets())  # all are served
+
+
+def test_ci_installs_chromium_and_requires_the_browser_tests() -> None:
+    lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    readme = (ROOT / "README.md").read_text()
+    assert lines[-1] in readme  # the README's test command, verbatim, last
+    text = "\n".join(lines)
+    assert "apt-get install -y" in text and "chromium" in text
+    assert text.index("BROADCAST_EMULATOR_BROWSER_TESTS=required") < text.index(lines[-1])
