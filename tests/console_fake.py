@@ -29,8 +29,12 @@ def _at(second: float) -> str:
 class FakeBackend:
     """`await FakeBackend(numbers=10_000).start()`; `url`; `drop_streams()` ends every stream."""
 
-    def __init__(self, numbers: int = 3, app_id: str = "fake-app") -> None:
+    def __init__(
+        self, numbers: int = 3, app_id: str = "fake-app", token: str | None = None
+    ) -> None:
         self.app_id = app_id
+        self.token = token  # every request must then carry ?token= (as the real control plane)
+        self.refused: list[str] = []
         self.total = numbers
         self.bid = "b-0001"
         self.streams: list[web.StreamResponse] = []
@@ -227,8 +231,16 @@ class FakeBackend:
         for queue in self.queues:
             queue.put_nowait(None)
 
+    @web.middleware
+    async def _check_token(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if self.token is not None and request.query.get("token") != self.token:
+            self.refused.append(request.path_qs)
+            return web.json_response({"state": "failed", "error_description": "token"}, status=401)
+        response: web.StreamResponse = await handler(request)
+        return response
+
     async def start(self) -> FakeBackend:
-        app = web.Application()
+        app = web.Application(middlewares=[self._check_token])
         app.add_routes(console_routes())
         app.add_routes(self.routes())
         self.runner = web.AppRunner(app, access_log=None)

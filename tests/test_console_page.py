@@ -103,3 +103,28 @@ async def test_the_timeline_works_from_the_keyboard(browser: Browser, fake: Fake
     await page.keyboard.press("Escape")
     await page.wait_for_function("!location.hash.includes('/c/')")
     assert await page.locator("#call").is_hidden()
+
+
+@pytest.mark.parametrize("token", [None, "t/1"])
+async def test_the_page_runs_under_its_own_content_security_policy(
+    tmp_path: Path, token: str | None
+) -> None:
+    """Same-origin only, no eval, no inline script but the import map of a token (by nonce):
+    the page loads, draws and streams, and with a token every request it makes carries it."""
+    fake = await FakeBackend(numbers=300, token=token).start()
+    query = "" if token is None else "?token=t%2F1"
+    async for strict in browser_or_skip(tmp_path / "strict", bypass_csp=False):
+        page = await strict.page()
+        await page.add_init_script(VIOLATIONS)
+        await page.goto(f"{fake.url}/_emulator/ui{query}#/p/fake-app/b/b-0001")
+        await page.wait_for_selector("body[data-ready=true]")
+        await page.locator("#stream-status").get_by_text("live").wait_for()
+        assert await page.evaluate("window.__console.metrics.draws") > 0
+        assert await page.evaluate("window.__violations") == []
+    await fake.close()
+    assert fake.refused == []
+
+
+VIOLATIONS = """window.__violations = [];
+document.addEventListener("securitypolicyviolation",
+  (e) => window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));"""

@@ -73,8 +73,10 @@ async function applyRoute() {
   }
   if (route.app !== state.app) await setProject(route.app);
   setTab(TABS.includes(route.tab) ? route.tab : "broadcasts");
-  if (route.broadcast !== state.broadcast) await openBroadcast(route.broadcast);
+  const newBroadcast = route.broadcast !== state.broadcast;
+  if (newBroadcast) await openBroadcast(route.broadcast);
   if (route.voice !== state.voiceId) await openCall(route.voice);
+  else if (newBroadcast && callPanel.call) revealNumber(callPanel.call.number);
 }
 
 // -- projects and the stream ---------------------------------------------------------------
@@ -404,7 +406,7 @@ async function revealNumber(number) {
     const row = (answer.numbers || [])[0];
     const filter = timelineFilter();
     if (row && !filter.state && !filter.result && !filter.number) {
-      timeline.select(row.index, -1);
+      if (timeline.selected !== row.index) timeline.select(row.index, -1);
       timeline.reveal(row.index);
     }
   } catch (error) {
@@ -502,7 +504,7 @@ function fillFilters() {
   const form = $("#timeline-filters");
   form.elements.state.append(...LANES.map((s) => h("option", { value: s }, stateInfo(s).label)));
   form.elements.result.append(...Object.entries(RESULTS).map(([r, label]) => h("option", { value: r }, label)));
-  const changed = () => timeline.show(state.broadcast, timelineFilter(), ms(state.clock.now));
+  const changed = () => state.broadcast && timeline.show(state.broadcast, timelineFilter(), ms(state.clock.now));
   form.addEventListener("change", changed);
   form.elements.number.addEventListener("input", throttle(changed, 400));
   form.addEventListener("submit", (e) => e.preventDefault());

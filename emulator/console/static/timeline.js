@@ -88,6 +88,7 @@ export class Timeline {
 
   setNow(nowMs) {
     this.now = nowMs;
+    if (!this.ended && nowMs > this.t1) this.t1 = nowMs; // a live broadcast: the axis grows
     this.schedule();
   }
 
@@ -131,7 +132,8 @@ export class Timeline {
     this.total = rowCount(answer, this.filter);
     this.summary = answer.summary || null;
     this.t0 = ms(answer.created_at);
-    const end = answer.ended_at ? ms(answer.ended_at) : this.now;
+    this.ended = Boolean(answer.ended_at);
+    const end = this.ended ? ms(answer.ended_at) : this.now;
     this.t1 = Math.max(end, this.now || 0, this.t0 + 10_000);
     this.spacer.style.height = `${AXIS_H + this.total * ROW_H}px`;
     this.empty.hidden = this.total > 0;
@@ -408,6 +410,8 @@ export class Timeline {
     if (ev) {
       const kind = deliveryKind(ev);
       lines.push(`${DELIVERY[kind].symbol} ${ev.event} ${DELIVERY[kind].label}`);
+      const wall = wallTime(ev);
+      if (wall) lines.push(`sent at ${wall} wall time`);
     }
     fill(this.tip, ...lines.map((l) => h("div", {}, l)));
     this.tip.hidden = false;
@@ -504,4 +508,13 @@ function nearest(events, t, within) {
     }
   }
   return best;
+}
+
+/** The wall-clock time an event was sent, where the emulator says it. */
+function wallTime(ev) {
+  const first = (ev.attempts || [])[0] || {};
+  const raw = ev.real_time || first.real_time || first.real_at;
+  if (raw === undefined || raw === null) return "";
+  const date = typeof raw === "number" ? new Date(raw * 1000) : new Date(raw);
+  return Number.isNaN(date.getTime()) ? "" : date.toLocaleTimeString();
 }
