@@ -58,7 +58,19 @@ export class Timeline {
     this.live = h("div", { id: "tl-live", class: "sr-only", "aria-live": "polite" });
     this.empty = h("p", { class: "tl-empty", hidden: true }, "No numbers match.");
     const stage = h("div", { class: "tl-stage" }, this.canvas, this.scroller, this.tip);
-    fill(root, this.lanes, stage, this.empty, this.live);
+    const tool = (text, aria, fn) => h("button", { type: "button", "aria-label": aria, onclick: fn }, text);
+    this.zoomInfo = h("span", { class: "note" }, "whole broadcast");
+    const tools = h(
+      "div",
+      { class: "tl-tools", role: "group", "aria-label": "time axis" },
+      tool("−", "zoom out (key -)", () => this.zoom(2)),
+      tool("+", "zoom in (key +)", () => this.zoom(0.5)),
+      tool("fit", "show the whole broadcast (key 0)", () => this.fit()),
+      tool("◀", "earlier (Shift+←)", () => this.pan(-0.5)),
+      tool("▶", "later (Shift+→)", () => this.pan(0.5)),
+      this.zoomInfo,
+    );
+    fill(root, tools, this.lanes, stage, this.empty, this.live);
     this.scroller.addEventListener("scroll", () => this.schedule());
     this.scroller.addEventListener("click", (e) => this.click(e));
     this.scroller.addEventListener("mousemove", (e) => this.hover(e));
@@ -75,6 +87,8 @@ export class Timeline {
     this.history = [];
     this.selected = 0;
     this.attemptIndex = -1;
+    this.view = null;
+    this.zoomInfo.textContent = "whole broadcast";
     await this.reload();
   }
 
@@ -175,14 +189,49 @@ export class Timeline {
     });
   }
 
+  /** The virtual span drawn: the whole broadcast, or the zoomed window. */
+  range() {
+    return this.view ? [this.view.from, this.view.to] : [this.t0, this.t1];
+  }
+
   x(t) {
+    const [from, to] = this.range();
     const width = this.canvas.clientWidth - NAME_W - 12;
-    return NAME_W + ((t - this.t0) / Math.max(1, this.t1 - this.t0)) * width;
+    return NAME_W + ((t - from) / Math.max(1, to - from)) * width;
   }
 
   tAt(x) {
+    const [from, to] = this.range();
     const width = this.canvas.clientWidth - NAME_W - 12;
-    return this.t0 + ((x - NAME_W) / width) * (this.t1 - this.t0);
+    return from + ((x - NAME_W) / width) * (to - from);
+  }
+
+  zoom(factor) {
+    const [from, to] = this.range();
+    const middle = (from + to) / 2;
+    const half = Math.max(500, ((to - from) * factor) / 2);
+    if (half * 2 >= this.t1 - this.t0) return this.fit();
+    this.setView(middle - half, middle + half);
+  }
+
+  pan(fraction) {
+    if (!this.view) return;
+    const width = this.view.to - this.view.from;
+    const from = Math.max(this.t0, Math.min(this.t1 - width, this.view.from + width * fraction));
+    this.setView(from, from + width);
+  }
+
+  fit() {
+    this.view = null;
+    this.zoomInfo.textContent = "whole broadcast";
+    this.schedule();
+  }
+
+  setView(from, to) {
+    const lo = Math.max(this.t0, from);
+    this.view = { from: lo, to: lo + (to - from) };
+    this.zoomInfo.textContent = `${offset(this.t0, new Date(this.view.from).toISOString())} – ${offset(this.t0, new Date(this.view.to).toISOString())}`;
+    this.schedule();
   }
 
   draw() {
@@ -223,14 +272,19 @@ export class Timeline {
     ctx.fillRect(0, 0, width, AXIS_H);
     ctx.fillStyle = "#24292f";
     ctx.fillText(`number (${count(this.total)})`, 8, AXIS_H / 2);
-    const spanS = (this.t1 - this.t0) / 1000;
-    const step = niceStep(spanS / Math.max(1, (width - NAME_W) / 90));
-    for (let s = 0; s <= spanS; s += step) {
+    const [from, to] = this.range();
+    const step = niceStep((to - from) / 1000 / Math.max(1, (width - NAME_W) / 90));
+    const first = Math.ceil((from - this.t0) / 1000 / step) * step;
+    for (let s = first; this.t0 + s * 1000 <= to; s += step) {
       const x = this.x(this.t0 + s * 1000);
       ctx.fillRect(x, AXIS_H - 6, 1, 6);
       ctx.fillText(axisLabel(s), x + 3, AXIS_H / 2 - 2);
     }
-    if (this.now > this.t0 && this.now <= this.t1) {
+    ctx.fillStyle = "#f6f8fa";
+    ctx.fillRect(0, 0, NAME_W, AXIS_H);
+    ctx.fillStyle = "#24292f";
+    ctx.fillText(`number (${count(this.total)})`, 8, AXIS_H / 2);
+    if (this.now > from && this.now <= to) {
       const x = this.x(this.now);
       ctx.fillStyle = "#cf222e";
       ctx.fillRect(x, 0, 1, this.canvas.clientHeight);
@@ -238,6 +292,12 @@ export class Timeline {
   }
 
   drawRow(ctx, i, row, y) {
+    ctx.save();
+    this.drawRowBody(ctx, i, row, y);
+    ctx.restore();
+  }
+
+  drawRowBody(ctx, i, row, y) {
     const width = this.canvas.clientWidth;
     if (i === this.selected) {
       ctx.fillStyle = "#ddf4ff";
@@ -255,6 +315,9 @@ export class Timeline {
     const tag = resultLabel(row.result) || stateInfo(row.state).label;
     ctx.fillStyle = "#57606a";
     ctx.fillText(tag, NAME_W - 8 - ctx.measureText(tag).width, y + ROW_H / 2);
+    ctx.beginPath();
+    ctx.rect(NAME_W - 4, y, width - NAME_W + 4, ROW_H);
+    ctx.clip();
     row.attempts.forEach((attempt, n) => this.drawAttempt(ctx, attempt, y, i === this.selected && n === this.attemptIndex));
   }
 
@@ -434,6 +497,14 @@ export class Timeline {
       const next = Math.max(0, Math.min(this.total - 1, this.selected + moves[event.key]));
       this.select(next, -1);
       this.reveal(next);
+    } else if (event.key === "+" || event.key === "=") {
+      this.zoom(0.5);
+    } else if (event.key === "-") {
+      this.zoom(2);
+    } else if (event.key === "0") {
+      this.fit();
+    } else if (event.shiftKey && (event.key === "ArrowRight" || event.key === "ArrowLeft")) {
+      this.pan(event.key === "ArrowRight" ? 0.5 : -0.5);
     } else if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
       const row = this.rowAt(this.selected);
       if (!row) return;
