@@ -52,6 +52,10 @@ async def live(page: Any) -> None:
     )
 
 
+async def rows_loaded(page: Any) -> None:
+    await page.wait_for_function("window.__console.timeline.rowAt(0) !== undefined")
+
+
 def events(receiver: Receiver, number: str) -> list[tuple[str, Any]]:
     return [
         (e.get("state") or e.get("playstate"), e.get("reason")) for e in receiver.for_number(number)
@@ -71,6 +75,7 @@ async def test_a_broadcast_appears_live_and_a_call_opens(
     await page.locator("#clock-now").get_by_text("09:00:10.000").wait_for()
     await item.click()
     assert page.url.endswith(f"#/p/{emu.emulator.app_id}/b/{created['broadcast_id']}")
+    await rows_loaded(page)
     await page.get_by_role("grid").focus()
     await page.keyboard.press("Enter")  # the first row's last attempt
     title = page.locator("#call-title")
@@ -88,12 +93,21 @@ async def test_a_broadcast_appears_live_and_a_call_opens(
 async def _interactive(emu: Running, receiver: Receiver, page: Any, number: str) -> None:
     """Create a broadcast to an interactive callee and let it ring (the page's +1 s button)."""
     await emu.api.create([number], receiver, action_on_connect=MENU)
-    waiting = page.locator("#waiting-list")
-    for _ in range(10):
-        await page.get_by_role("button", name="advance the clock 1 second").click()
-        if await waiting.get_by_text("waiting for: answer").count():
+    await tick_until(page, "waiting for: answer")
+
+
+async def tick_until(page: Any, text: str) -> None:
+    """Press +1 s until the "waiting for you" list shows `text` (a few virtual seconds)."""
+    from playwright.async_api import TimeoutError as Timeout
+
+    shown = page.locator("#waiting-list").get_by_text(text)
+    for _ in range(12):
+        try:
+            await shown.wait_for(timeout=1000)
             return
-    await waiting.get_by_text("waiting for: answer").wait_for()
+        except Timeout:
+            await page.get_by_role("button", name="advance the clock 1 second").click()
+    await shown.wait_for()
 
 
 async def test_be_the_callee_answer_press_1_and_hang_up(
@@ -108,11 +122,8 @@ async def test_be_the_callee_answer_press_1_and_hang_up(
     await page.locator("#waiting-list").get_by_role("button", name="answer", exact=True).click()
     await until(lambda: ("connected", None) in events(receiver, number))
     # the prompt plays; then the menu waits for a person
+    await tick_until(page, "waiting for: press")
     waiting = page.locator("#waiting-list")
-    for _ in range(10):
-        if await waiting.get_by_text("waiting for: press").count():
-            break
-        await page.get_by_role("button", name="advance the clock 1 second").click()
     await waiting.get_by_role("button", name="open the call to +15550000009").click()
     panel = page.locator("#call")
     press_1 = panel.get_by_role("button", name="press 1", exact=True)
@@ -220,15 +231,17 @@ async def test_screenshots_for_the_docs(
     await emu.api.run_until_idle()
     await emu.api.create(mixed, receiver, application_name="Spring sale", action_on_connect=MENU)
     await emu.api.advance(4)
-    page = await open_console(browser, emu.url, width=1440, height=1000)
+    page = await open_console(browser, emu.url, width=1440, height=1180)
     await _interactive(emu, receiver, page, "+15550000009")
     await page.locator("#broadcast-list").get_by_role("button", name="Spring sale").click()
     await page.wait_for_function("window.__console.timeline.total === 10")
+    await rows_loaded(page)
     await page.get_by_role("grid").focus()
     await page.keyboard.press("Enter")
     await page.locator("#call-title").wait_for()
     IMAGES.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(IMAGES / "console.png"), full_page=True)
+    await page.evaluate("window.scrollTo(0, 0)")
+    await page.screenshot(path=str(IMAGES / "console.png"))
     await page.locator("#waiting-list").get_by_role("button", name="open the call").click()
     await page.locator("#call").get_by_text("waiting for you").wait_for()
     await page.locator("#call").screenshot(path=str(IMAGES / "console-call.png"))

@@ -128,3 +128,26 @@ async def test_the_page_runs_under_its_own_content_security_policy(
 VIOLATIONS = """window.__violations = [];
 document.addEventListener("securitypolicyviolation",
   (e) => window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));"""
+
+
+async def test_without_a_broadcast_shown_the_timeline_draws_nothing(
+    browser: Browser, fake: FakeBackend
+) -> None:
+    """Clock messages move virtual now; with no broadcast open the timeline must not draw (it
+    once drew an axis from the epoch to now, 120,000 ticks, blocking the page for seconds)."""
+    page = await open_console(browser, fake.url, "#/p/fake-app")
+    await page.locator("#stream-status").get_by_text("live").wait_for()
+    for second in range(41, 45):
+        clock = {
+            "type": "clock",
+            "change": "jump",
+            "mode": "manual",
+            "pending": 0,
+            "now": f"2026-01-01T09:00:{second}.000Z",
+            "virtual_time": f"2026-01-01T09:00:{second}.000Z",
+        }
+        for queue in fake.queues:
+            queue.put_nowait(clock)
+    await page.locator("#clock-now").get_by_text("09:00:44.000").wait_for()
+    await page.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    assert await page.evaluate("window.__console.metrics.draws") == 0

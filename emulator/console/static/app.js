@@ -91,9 +91,11 @@ async function loadProjects() {
   state.projects = answer.projects || [];
   const select = $("#project");
   const current = state.app;
-  fill(select, state.projects.map((p) => h("option", { value: p.app_id }, `${p.app_id} (${p.broadcasts} broadcasts, ${p.clock.mode})`)));
+  fill(select, state.projects.map((p) => h("option", { value: p.app_id }, `${p.app_id} (${plural(p.broadcasts, "broadcast")}, ${p.clock.mode})`)));
   if (current) select.value = current;
 }
+
+const projectsSoon = throttle(() => loadProjects().catch(() => {}), 2000);
 
 async function setProject(app) {
   state.app = app;
@@ -161,7 +163,10 @@ function broadcastMessage(msg) {
   if (msg.change === "completed" || msg.change === "stopped") known.ended_at = msg.virtual_time;
   const isNew = !state.broadcasts.has(id);
   state.broadcasts.set(id, known);
-  if (isNew) renderBroadcastList();
+  if (isNew) {
+    renderBroadcastList();
+    projectsSoon();
+  }
   else renderBroadcastItem(known);
   if (id === state.broadcast) {
     timeline.pushHistory(msg.virtual_time, msg.by_state);
@@ -246,8 +251,8 @@ async function loadHealth() {
     const health = await api.get(`${api.prefix}/health`);
     const project = state.projects.find((p) => p.app_id === state.app);
     const isDefault = state.projects.length && state.projects[0].app_id === state.app;
-    const parts = [`health: ${health.status}`, `${count(health.projects)} projects`];
-    if (project) parts.push(`${count(state.broadcasts.size)} broadcasts in ${state.app}`);
+    const parts = [`health: ${health.status}`, plural(health.projects, "project")];
+    if (project) parts.push(`${plural(state.broadcasts.size, "broadcast")} in ${state.app}`);
     if (isDefault && health.webhooks) {
       const w = health.webhooks;
       parts.push(`${count(w.delivered)} webhooks delivered`, `${count(w.pending)} pending`, `${count(w.dead)} dead`);
@@ -260,6 +265,10 @@ async function loadHealth() {
 }
 
 const healthSoon = throttle(loadHealth, 2000);
+
+function plural(n, word) {
+  return `${count(n)} ${word}${Number(n) === 1 ? "" : "s"}`;
+}
 
 // -- broadcasts ----------------------------------------------------------------------------
 async function loadBroadcasts() {

@@ -192,7 +192,7 @@ function eventsTable(call, t0) {
       "tr",
       { class: `delivery-${kind}` },
       h("td", {}, clockTime(ev.virtual_time), h("br"), h("small", {}, `+${offset(t0, ev.virtual_time)}`)),
-      h("td", {}, ev.event),
+      h("td", {}, eventName(ev)),
       h("td", { class: `mark mark-${kind}` }, `${DELIVERY[kind].symbol} ${DELIVERY[kind].label}`),
       h("td", {}, attempts, ev.attempts && ev.attempts.some((a) => a.error) ? h("div", { class: "error" }, ev.attempts.filter((a) => a.error).map((a) => a.error).join("; ")) : null),
       h("td", {}, ev.payload ? h("details", {}, h("summary", {}, "payload"), h("pre", {}, json(ev.payload))) : "", copy),
@@ -223,4 +223,10 @@ export function table(headers, rows, label) {
     h("thead", {}, h("tr", {}, headers.map((text) => h("th", { scope: "col" }, text)))),
     h("tbody", {}, rows),
   );
+}
+
+/** "connected", or "play: initiated" for a play's events (they share names with call states). */
+export function eventName(ev) {
+  const payload = ev.payload || {};
+  return payload.playstate !== undefined && payload.state === undefined ? `play: ${ev.event}` : ev.event;
 }

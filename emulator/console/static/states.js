@@ -37,6 +37,13 @@ export const RESULTS = {
   Stopped: "stopped",
 };
 
+/** The few letters a timeline row has room for. */
+const SHORT = { initiated: "dialling", retrying: "retry wait", disconnected: "done", waiting: "waiting" };
+
+export function shortLabel(state) {
+  return SHORT[state] || stateInfo(state).label;
+}
+
 export function stateInfo(state) {
   return STATES[state] || { color: "#999999", pattern: "dots", label: state || "?" };
 }

@@ -8,7 +8,7 @@
 
 import { h, fill } from "./dom.js";
 import { clockTime, ms, offset, deliveryKind, DELIVERY, count } from "./format.js";
-import { fillFor, stateInfo, resultLabel, INNER, LANES } from "./states.js";
+import { fillFor, stateInfo, shortLabel, resultLabel, INNER, LANES } from "./states.js";
 
 const ROW_H = 24;
 const AXIS_H = 26;
@@ -58,6 +58,7 @@ export class Timeline {
     this.live = h("div", { id: "tl-live", class: "sr-only", "aria-live": "polite" });
     this.empty = h("p", { class: "tl-empty", hidden: true }, "No numbers match.");
     const stage = h("div", { class: "tl-stage" }, this.canvas, this.scroller, this.tip);
+    this.stage = stage;
     const tool = (text, aria, fn) => h("button", { type: "button", "aria-label": aria, onclick: fn }, text);
     this.zoomInfo = h("span", { class: "note" }, "whole broadcast");
     const tools = h(
@@ -94,6 +95,7 @@ export class Timeline {
 
   async reload() {
     this.generation += 1;
+    this.loaded = false;
     this.pages.clear();
     this.loading.clear();
     await this.load(0);
@@ -102,6 +104,7 @@ export class Timeline {
 
   setNow(nowMs) {
     this.now = nowMs;
+    if (!this.loaded) return;
     if (!this.ended && nowMs > this.t1) this.t1 = nowMs; // a live broadcast: the axis grows
     this.schedule();
   }
@@ -142,6 +145,7 @@ export class Timeline {
   }
 
   accept(page, answer) {
+    this.loaded = true;
     this.pages.set(page, { rows: answer.numbers || [], stale: false });
     this.total = rowCount(answer, this.filter);
     this.summary = answer.summary || null;
@@ -150,6 +154,9 @@ export class Timeline {
     const end = this.ended ? ms(answer.ended_at) : this.now;
     this.t1 = Math.max(end, this.now || 0, this.t0 + 10_000);
     this.spacer.style.height = `${AXIS_H + this.total * ROW_H}px`;
+    // as tall as its rows, up to about half the window (a short broadcast leaves no blank)
+    const tall = Math.max(160, Math.round(window.innerHeight * 0.5));
+    this.stage.style.height = `${Math.min(tall, AXIS_H + this.total * ROW_H + 20)}px`;
     this.empty.hidden = this.total > 0;
     this.evict();
     this.onSummary(answer);
@@ -235,6 +242,7 @@ export class Timeline {
   }
 
   draw() {
+    if (!this.loaded || this.scroller.clientWidth === 0) return; // nothing shown, or hidden
     const started = performance.now();
     const ctx = this.sizeCanvas(this.canvas, this.scroller.clientWidth, this.scroller.clientHeight);
     const [first, last] = this.visibleRows();
@@ -275,7 +283,7 @@ export class Timeline {
     const [from, to] = this.range();
     const step = niceStep((to - from) / 1000 / Math.max(1, (width - NAME_W) / 90));
     const first = Math.ceil((from - this.t0) / 1000 / step) * step;
-    for (let s = first; this.t0 + s * 1000 <= to; s += step) {
+    for (let s = first, n = 0; this.t0 + s * 1000 <= to && n < 200; s += step, n += 1) {
       const x = this.x(this.t0 + s * 1000);
       ctx.fillRect(x, AXIS_H - 6, 1, 6);
       ctx.fillText(axisLabel(s), x + 3, AXIS_H / 2 - 2);
@@ -312,7 +320,7 @@ export class Timeline {
       return;
     }
     ctx.fillText(row.number, 8, y + ROW_H / 2);
-    const tag = resultLabel(row.result) || stateInfo(row.state).label;
+    const tag = resultLabel(row.result) || shortLabel(row.state);
     ctx.fillStyle = "#57606a";
     ctx.fillText(tag, NAME_W - 8 - ctx.measureText(tag).width, y + ROW_H / 2);
     ctx.beginPath();
