@@ -239,6 +239,8 @@ async def test_screenshots_for_the_docs(
     await page.get_by_role("grid").focus()
     await page.keyboard.press("Enter")
     await page.locator("#call-title").wait_for()
+    await page.locator("#health").get_by_text("3 broadcasts in").wait_for()
+    await page.locator("#project").get_by_text("3 broadcasts").wait_for(state="attached")
     IMAGES.mkdir(parents=True, exist_ok=True)
     await page.evaluate("window.scrollTo(0, 0)")
     await page.screenshot(path=str(IMAGES / "console.png"))
