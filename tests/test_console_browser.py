@@ -4,6 +4,7 @@ a 10,000-number broadcast stays responsive; the docs' screenshots are made here.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -248,3 +249,69 @@ async def test_screenshots_for_the_docs(
     await page.locator("#call").get_by_text("waiting for you").wait_for()
     await page.locator("#call").screenshot(path=str(IMAGES / "console-call.png"))
     assert (IMAGES / "console.png").stat().st_size > 10_000
+
+
+async def test_reject_as_busy_from_the_page(
+    start_emulator: StartEmulator, receiver: Receiver, browser: Browser
+) -> None:
+    emu = await start_emulator(clock="manual")
+    page = await open_console(browser, emu.url)
+    number = "+15550000009"
+    await _interactive(emu, receiver, page, number)
+    waiting = page.locator("#waiting-list")
+    await waiting.get_by_label("reject as", exact=True).select_option("busy")
+    await waiting.get_by_role("button", name="reject as the chosen outcome").click()
+    await until(lambda: ("disconnected", "busy") in events(receiver, number))
+    await page.locator("#waiting").wait_for(state="hidden")  # nobody is waiting any more
+
+
+async def test_the_page_chooses_the_project(
+    start_emulator: StartEmulator, receiver: Receiver, browser: Browser
+) -> None:
+    emu = await start_emulator(clock="manual")
+    status, other = await emu.api.call(
+        "POST", "/_emulator/projects", {"app_id": "billing", "clock": "manual"}, auth=False
+    )
+    assert status == 201, other
+    await emu.api.create(["+15550000101"], receiver, application_name="Default's")
+    page = await open_console(browser, emu.url)
+    await page.locator("#broadcast-list").get_by_text("Default's").wait_for()
+    await page.locator("#project").select_option("billing")
+    await page.wait_for_function("location.hash === '#/p/billing'")
+    await page.locator("#no-broadcasts").wait_for()
+    assert await page.locator("#broadcast-list li").count() == 0
+    # a broadcast of that project appears live; the default project's does not show
+    pair = base64.b64encode(f"billing:{other['app_key']}".encode()).decode()
+    body = emu.api.create_body(["+15550000102"], receiver, application_name="Billing's")
+    status, _ = await emu.api.call(
+        "POST", "/voice/v1/broadcast", body, auth=False, headers={"Authorization": "Basic " + pair}
+    )
+    assert status == 200
+    await page.locator("#broadcast-list").get_by_text("Billing's").wait_for()
+    assert await page.locator("#broadcast-list li").count() == 1
+    await page.reload()  # the hash keeps the project
+    await page.locator("#broadcast-list").get_by_text("Billing's").wait_for()
+    assert await page.locator("#project").input_value() == "billing"
+
+
+async def test_the_journal_and_delivery_log_filter(
+    start_emulator: StartEmulator, receiver: Receiver, browser: Browser
+) -> None:
+    emu = await start_emulator(clock="manual")
+    await emu.api.create(["+15550000101"], receiver)
+    await emu.api.call("GET", "/voice/v1/broadcast/nope")
+    await emu.api.run_until_idle()
+    page = await open_console(browser, emu.url, "#/t/requests")
+    panel = page.locator("#panel-requests")
+    await panel.get_by_text("/voice/v1/broadcast/nope").wait_for()
+    await panel.get_by_label("method").select_option("POST")
+    await panel.get_by_text("/voice/v1/broadcast/nope").wait_for(state="detached")
+    assert await panel.locator("tbody tr").count() == 1
+    await page.get_by_role("tab", name="Deliveries").click()
+    deliveries = page.locator("#panel-deliveries")
+    await deliveries.locator("tbody tr").first.wait_for()
+    await deliveries.get_by_label("event").fill("disconnected")
+    await page.wait_for_function(
+        "[...document.querySelectorAll('#panel-deliveries tbody tr')].length === 1"
+    )
+    assert "✓ delivered" in (await deliveries.locator("tbody tr").text_content() or "")

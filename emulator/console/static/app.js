@@ -68,7 +68,8 @@ async function applyRoute() {
   const route = parseHash();
   if (!route.app || !state.projects.some((p) => p.app_id === route.app)) {
     if (route.app) notice(`project ${route.app} is not on this emulator: showing ${state.projects[0].app_id}`);
-    navigate({ app: state.projects[0].app_id, broadcast: null, voice: null });
+    const keep = route.app ? {} : { broadcast: route.broadcast, voice: route.voice };
+    navigate({ app: state.projects[0].app_id, broadcast: null, voice: null, tab: route.tab, ...keep });
     return;
   }
   if (route.app !== state.app) await setProject(route.app);
