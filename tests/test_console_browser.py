@@ -77,7 +77,7 @@ async def test_a_broadcast_appears_live_and_a_call_opens(
     await item.click()
     assert page.url.endswith(f"#/p/{emu.emulator.app_id}/b/{created['broadcast_id']}")
     await rows_loaded(page)
-    await page.get_by_role("grid").focus()
+    await page.get_by_role("region", name="timeline rows").focus()
     await page.keyboard.press("Enter")  # the first row's last attempt
     title = page.locator("#call-title")
     await title.wait_for()
@@ -237,7 +237,7 @@ async def test_screenshots_for_the_docs(
     await page.locator("#broadcast-list").get_by_role("button", name="Spring sale").click()
     await page.wait_for_function("window.__console.timeline.total === 10")
     await rows_loaded(page)
-    await page.get_by_role("grid").focus()
+    await page.get_by_role("region", name="timeline rows").focus()
     await page.keyboard.press("Enter")
     await page.locator("#call-title").wait_for()
     await page.locator("#health").get_by_text("3 broadcasts in").wait_for()

@@ -92,7 +92,8 @@ async def test_a_deep_link_opens_the_call_and_survives_a_reload(
 
 async def test_the_timeline_works_from_the_keyboard(browser: Browser, fake: FakeBackend) -> None:
     page = await open_console(browser, fake.url, "#/p/fake-app/b/b-0001")
-    grid = page.get_by_role("grid")
+    await page.wait_for_function("window.__console.timeline.rowAt(3) !== undefined")
+    grid = page.get_by_role("region", name="timeline rows")
     await grid.focus()
     for key in ("ArrowDown", "ArrowDown", "ArrowDown"):
         await page.keyboard.press(key)

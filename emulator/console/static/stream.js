@@ -27,7 +27,13 @@ export class Stream {
     this.received = 0;
   }
 
+  /** Listen to `app`'s stream (a new project: nothing dropped yet). */
   open(app) {
+    this.droppedAt = null;
+    this.connect(app);
+  }
+
+  connect(app) {
     this.close();
     this.app = app;
     this.opened = 0;
@@ -50,7 +56,7 @@ export class Stream {
 
   opened_() {
     this.opened += 1;
-    if (this.opened > 1 || this.droppedAt !== null) {
+    if (this.droppedAt !== null) {
       const since = this.droppedAt;
       this.droppedAt = null;
       this.setStatus("live", { reconnected: true, since });
@@ -68,7 +74,7 @@ export class Stream {
     if (closed) {
       // the server refused us for good (e.g. a wrong token): try again in a while
       setTimeout(() => {
-        if (this.source === source) this.open(this.app);
+        if (this.source === source) this.connect(this.app); // keeps droppedAt: a reconnect
       }, 3000);
     }
   }

@@ -48,8 +48,8 @@ export class Timeline {
       {
         class: "tl-scroll",
         tabindex: "0",
-        role: "grid",
-        "aria-label": "timeline rows: arrow keys move, Enter opens the call",
+        role: "region",
+        "aria-label": "timeline rows: arrow keys move, Enter opens the call, + and - zoom",
         "aria-describedby": "tl-live",
       },
       this.spacer,
