@@ -134,6 +134,9 @@ async def test_be_the_callee_answer_press_1_and_hang_up(
     await until(lambda: any(e.get("playstate") == "digitcollected" for e in receiver.events))
     collected = next(e for e in receiver.events if e.get("playstate") == "digitcollected")
     assert collected["digit"] == "1"
+    # the trigger is journalled: it shows among the requests that touched the call
+    requests = panel.locator("table[aria-label='requests that touched this call']")
+    await requests.get_by_text("/press").wait_for()
     # hang up, from the call panel
     await panel.get_by_role("button", name="hang up").click()
     await until(lambda: any(name == "disconnected" for name, _ in events(receiver, number)))
