@@ -122,6 +122,9 @@ class FakeBackend:
             )
 
         async def timeline(request: web.Request) -> web.Response:
+            if request.match_info["bid"] != self.bid:
+                error = {"state": "failed", "error_description": "no such broadcast"}
+                return web.json_response(error, status=404)
             offset = int(request.query.get("offset", 0))
             limit = min(int(request.query.get("limit", 100)), 1000)
             indexes = range(offset, min(self.total, offset + limit))

@@ -152,3 +152,8 @@ async def test_without_a_broadcast_shown_the_timeline_draws_nothing(
     await page.locator("#clock-now").get_by_text("09:00:44.000").wait_for()
     await page.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
     assert await page.evaluate("window.__console.metrics.draws") == 0
+
+
+async def test_an_unknown_broadcast_in_a_link_says_so(browser: Browser, fake: FakeBackend) -> None:
+    page = await open_console(browser, fake.url, "#/p/fake-app/b/no-such-broadcast")
+    await page.get_by_text("The timeline could not be read").wait_for()

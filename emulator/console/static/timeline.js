@@ -137,7 +137,9 @@ export class Timeline {
       },
       (error) => {
         this.loading.delete(page);
-        console.warn("timeline page", page, error);
+        if (generation !== this.generation || page !== 0) return;
+        this.empty.textContent = `The timeline could not be read: ${error.message}`;
+        this.empty.hidden = false;
       },
     );
     this.loading.set(page, task);
@@ -157,6 +159,7 @@ export class Timeline {
     // as tall as its rows, up to about half the window (a short broadcast leaves no blank)
     const tall = Math.max(160, Math.round(window.innerHeight * 0.5));
     this.stage.style.height = `${Math.min(tall, AXIS_H + this.total * ROW_H + 20)}px`;
+    this.empty.textContent = "No numbers match.";
     this.empty.hidden = this.total > 0;
     this.evict();
     this.onSummary(answer);
