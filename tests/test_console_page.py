@@ -157,3 +157,27 @@ async def test_without_a_broadcast_shown_the_timeline_draws_nothing(
 async def test_an_unknown_broadcast_in_a_link_says_so(browser: Browser, fake: FakeBackend) -> None:
     page = await open_console(browser, fake.url, "#/p/fake-app/b/no-such-broadcast")
     await page.get_by_text("The timeline could not be read").wait_for()
+
+
+async def test_every_control_has_a_name_and_is_reachable(
+    browser: Browser, fake: FakeBackend
+) -> None:
+    page = await open_console(browser, fake.url, "#/p/fake-app/b/b-0001/c/v-1")
+    await page.locator("#call-title").wait_for()
+    unnamed = await page.evaluate(UNNAMED)
+    assert unnamed == [], unnamed
+    # Tab goes through the controls in order, the timeline's rows included
+    reached = set()
+    for _ in range(80):
+        await page.keyboard.press("Tab")
+        reached.add(await page.evaluate("document.activeElement.getAttribute('aria-label') || ''"))
+    assert "advance the clock 1 second" in reached
+    assert any(name.startswith("timeline rows") for name in reached)
+    assert "close the call panel" in reached
+
+
+UNNAMED = """[...document.querySelectorAll('button, select, input, [tabindex]')]
+  .filter((el) => !el.closest('[hidden]'))
+  .filter((el) => !(el.getAttribute('aria-label') || el.textContent.trim()
+                    || (el.labels && el.labels.length)))
+  .map((el) => el.outerHTML.slice(0, 80))"""
