@@ -111,8 +111,16 @@ async function setProject(app) {
   if (state.tab === "faults") faults.show(app);
 }
 
-async function resync(reason) {
-  logStream(`${new Date().toLocaleTimeString()}: ${reason}; reloaded the view`);
+// a burst of drops reloads once a second at most
+const resync = (() => {
+  const reload = throttle(() => reloadAll().catch(showError), 1000);
+  return (reason) => {
+    logStream(`${reason}; the view was reloaded`);
+    reload();
+  };
+})();
+
+async function reloadAll() {
   await Promise.all([loadClock(), loadBroadcasts(), loadWaiting(), loadHealth(), loadProjects()]);
   if (state.broadcast) timeline.changed();
   if (state.voiceId) callPanel.refresh();
@@ -184,14 +192,21 @@ function showStream(status, detail) {
   if (state.paused) text += ` · paused ‖ ${detail.buffered || stream.buffer.length} new${detail.overflow ? " (will reload)" : ""}`;
   el.textContent = text;
   el.className = `stream stream-${status}${state.paused ? " stream-paused" : ""}`;
-  if (status === "reconnecting" && detail.since) logStream(`${detail.since.toLocaleTimeString()}: stream dropped, reconnecting`);
-  if (detail.reconnected) logStream(`${new Date().toLocaleTimeString()}: stream reconnected`);
-  if (detail.dropped) logStream(`${new Date().toLocaleTimeString()}: the emulator dropped ${detail.dropped} messages for this page`);
+  if (status === "reconnecting" && detail.since) logStream("stream dropped, reconnecting", detail.since);
+  if (detail.reconnected) logStream("stream reconnected");
+  if (detail.dropped) logStream(`the emulator dropped ${count(detail.dropped)} messages for this page (it fell behind)`);
 }
 
-function logStream(text) {
+/** A mark under the header, with the wall time; a repeat of the last one counts up instead. */
+function logStream(text, at = new Date()) {
   const log = $("#stream-log");
-  log.append(h("div", { class: "stream-mark" }, `⚠ ${text}`));
+  const last = log.lastElementChild;
+  if (last && last.dataset.text === text) {
+    last.dataset.count = String(Number(last.dataset.count) + 1);
+    last.textContent = `⚠ ${at.toLocaleTimeString()}: ${text} (×${last.dataset.count})`;
+    return;
+  }
+  log.append(h("div", { class: "stream-mark", dataset: { text, count: "1" } }, `⚠ ${at.toLocaleTimeString()}: ${text}`));
   while (log.childElementCount > 5) log.firstElementChild.remove();
 }
 
