@@ -6,12 +6,13 @@
 
 import { api, projectPath, ApiError } from "./api.js";
 import { h, fill, $, throttle } from "./dom.js";
-import { clockTime, count, ms, span, shortId } from "./format.js";
+import { clockTime, count, ms } from "./format.js";
 import { Stream } from "./stream.js";
-import { Timeline, LANES_FROM } from "./timeline.js";
+import { Timeline } from "./timeline.js";
 import { CallPanel, triggerButtons, trigger } from "./call.js";
 import { journalTable, deliveryTable, FaultsView } from "./tables.js";
-import { stateInfo, resultLabel, swatch, LANES, RESULTS, STATES } from "./states.js";
+import { stateInfo, LANES, RESULTS } from "./states.js";
+import { broadcastHead, broadcastItem, legendItems, summaryChips } from "./broadcasts.js";
 
 const TABS = ["broadcasts", "requests", "deliveries", "faults"];
 
@@ -300,52 +301,22 @@ async function loadBroadcasts() {
 function renderBroadcastList() {
   const list = $("#broadcast-list");
   const rows = [...state.broadcasts.values()].sort((a, b) => (b.created_at || "").localeCompare(a.created_at || ""));
-  fill(list, rows.map((b) => broadcastItem(b)));
+  fill(list, rows.map((b) => broadcastItem(b, b.broadcast_id === state.broadcast, openFromList)));
   $("#no-broadcasts").hidden = rows.length > 0;
 }
 
 function renderBroadcastItem(b) {
   const old = document.querySelector(`#broadcast-list li[data-id="${CSS.escape(b.broadcast_id)}"]`);
-  if (old) old.replaceWith(broadcastItem(b));
+  if (old) old.replaceWith(broadcastItem(b, b.broadcast_id === state.broadcast, openFromList));
 }
 
-function progressParts(b) {
-  const p = b.progress || {};
-  const total = p.total || 0;
-  const live = p.in_progress || 0;
-  const queued = Math.max(0, total - (p.finished || 0) - live);
-  return { total, ok: p.successful || 0, failed: p.failed || 0, live, queued };
+function openFromList(id) {
+  navigate({ broadcast: id, voice: null, tab: "broadcasts" });
 }
 
-function broadcastItem(b) {
-  const parts = progressParts(b);
-  const pct = (n) => `${(100 * n) / Math.max(1, parts.total)}%`;
-  const bar = h("span", { class: "progress", "aria-hidden": "true" });
-  for (const [key, value] of [["ok", parts.ok], ["failed", parts.failed], ["live", parts.live], ["queued", parts.queued]]) {
-    const seg = h("span", { class: `seg seg-${key}` });
-    seg.style.width = pct(value);
-    bar.append(seg);
-  }
-  const text = `ok ${count(parts.ok)} · failed ${count(parts.failed)} · live ${count(parts.live)} · queued ${count(parts.queued)}`;
-  const selected = b.broadcast_id === state.broadcast;
-  return h(
-    "li",
-    { dataset: { id: b.broadcast_id }, class: selected ? "selected" : "" },
-    h(
-      "button",
-      {
-        type: "button",
-        class: "broadcast-item",
-        "aria-current": selected ? "true" : null,
-        "aria-label": `${b.application_name || "broadcast"} ${b.state}: ${text}`,
-        onclick: () => navigate({ broadcast: b.broadcast_id, voice: null, tab: "broadcasts" }),
-      },
-      h("span", { class: "name" }, b.application_name || shortId(b.broadcast_id)),
-      h("span", { class: `bstate bstate-${b.state}` }, b.state || ""),
-      bar,
-      h("span", { class: "counts" }, text),
-    ),
-  );
+function renderBroadcastHead() {
+  const b = state.broadcasts.get(state.broadcast);
+  if (b) fill($("#broadcast-head"), broadcastHead(b, state.clock.now));
 }
 
 async function openBroadcast(id) {
@@ -363,34 +334,6 @@ async function openBroadcast(id) {
   if (!known) await loadBroadcasts();
   renderBroadcastHead();
   await timeline.show(id, timelineFilter(), ms(state.clock.now));
-}
-
-function renderBroadcastHead() {
-  const b = state.broadcasts.get(state.broadcast);
-  if (!b) return;
-  const p = progressParts(b);
-  const end = b.ended_at ? ms(b.ended_at) : ms(state.clock.now);
-  fill(
-    $("#broadcast-head"),
-    h("h2", { id: "broadcast-title" }, `“${b.application_name || "broadcast"}”`),
-    h("span", { class: "ids", title: b.broadcast_id }, shortId(b.broadcast_id)),
-    h("span", { class: `bstate bstate-${b.state}` }, b.state),
-    h("span", {}, `${count(p.total)} numbers · ${span(end - ms(b.created_at))} virtual`),
-  );
-}
-
-function renderSummary(answer) {
-  const byState = (answer.summary && answer.summary.by_state) || {};
-  const byResult = (answer.summary && answer.summary.by_result) || {};
-  const chip = (label, value, cls) => h("span", { class: `chip ${cls}` }, `${label} ${count(value)}`);
-  fill(
-    $("#broadcast-summary"),
-    h("span", { class: "chips", "aria-label": "numbers by result" },
-      Object.entries(byResult).map(([r, n]) => chip(resultLabel(r), n, `result-${r}`))),
-    h("span", { class: "chips", "aria-label": "numbers by current state" },
-      LANES.filter((s) => byState[s]).map((s) => chip(stateInfo(s).label, byState[s], `state-${s}`))),
-    answer.total_numbers > LANES_FROM ? h("span", { class: "note" }, `${count(answer.total_numbers)} numbers: one lane per state above, rows fetched a page at a time`) : null,
-  );
 }
 
 function timelineFilter() {
@@ -511,20 +454,6 @@ function togglePause() {
   showStream(stream.status, {});
 }
 
-function legend() {
-  const states = ["initiated", "ringing", "connected", "playing", "menu", "bridged", "retrying"];
-  fill(
-    $("#legend"),
-    states.map((s) => h("span", { class: "legend-item" }, swatch(s), STATES[s].label)),
-    h("span", { class: "legend-item" }, "▲ webhook delivered"),
-    h("span", { class: "legend-item" }, "△ delivered after retries"),
-    h("span", { class: "legend-item" }, "○ pending"),
-    h("span", { class: "legend-item" }, "✗ dead"),
-    h("span", { class: "legend-item" }, "◆ request of the app"),
-    h("span", { class: "legend-item" }, "┆ dashed: waiting for you"),
-  );
-}
-
 function fillFilters() {
   const form = $("#timeline-filters");
   form.elements.state.append(...LANES.map((s) => h("option", { value: s }, stateInfo(s).label)));
@@ -567,7 +496,7 @@ function showError(error) {
 const timeline = new Timeline($("#timeline"), {
   fetchPage: fetchTimelinePage,
   onOpen: (row, attempt) => navigate({ voice: attempt.voice_id }),
-  onSummary: renderSummary,
+  onSummary: (answer) => fill($("#broadcast-summary"), summaryChips(answer)),
   metrics,
 });
 const callPanel = new CallPanel($("#call"), {
@@ -581,7 +510,7 @@ const faults = new FaultsView($("#panel-faults"));
 window.__console = { state, metrics, stream, timeline, ready: false };
 
 async function start() {
-  legend();
+  fill($("#legend"), legendItems());
   fillFilters();
   wireControls();
   await loadProjects();
