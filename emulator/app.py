@@ -18,6 +18,7 @@ from emulator.config import Settings
 from emulator.control.routes import control_routes
 from emulator.domain.behaviour import Behaviour
 from emulator.errors import BadRequest, InternalError
+from emulator.observe.serve_log import observe_app
 from emulator.projects import Projects
 from emulator.world import World
 
@@ -61,6 +62,7 @@ def create_app(
     if settings.state_file:
         save = partial(state.save_projects, projects, settings.state_file)
     app.add_routes(control_routes(projects, save))
+    observe_app(app, projects)  # streams closed at shutdown; the serve log
     app.cleanup_ctx.append(_lifecycle)
     return app
 

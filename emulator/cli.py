@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from emulator import cert_command
+from emulator import cert_command, listen_command, tail_command
 from emulator.app import EmulatorRunner, create_app
 from emulator.config import OPTIONS, Settings, load_settings
 from emulator.scenario import commands as scenario_commands
@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_options(serve_parser)
     serve_parser.set_defaults(run=_run_serve)
     cert_command.register(commands)
+    tail_command.register(commands)
+    listen_command.register(commands)
     scenario_commands.register(commands)
     return parser
 

@@ -126,6 +126,7 @@ class Projects:
         self.restored: dict[str, int] = {}
         self.snapshots = 0
         self.created = 0  # projects made at run time (POST, first use, state file), deleted or not
+        self._watchers: list[Prepare] = []  # told of every world, now and to come
         self.default = self._add(World(settings))
         for app_id, app_key in settings.projects:
             self._add(World(settings.replace(app_id=app_id, app_key=app_key), namespace=app_id))
@@ -202,6 +203,12 @@ class Projects:
         self._by_header[basic_header(world.app_id, world.app_key)] = world
         return world
 
+    def watch(self, watcher: Prepare) -> None:
+        """Call `watcher` with every world now, and with every world made from now on."""
+        self._watchers.append(watcher)
+        for world in self:
+            watcher(world)
+
     async def start(self) -> None:
         self._started = True
         for world in self:
@@ -240,6 +247,8 @@ class Projects:
         self._worlds[app_id] = world
         self._by_header[basic_header(app_id, app_key)] = world
         self.created += 1
+        for watcher in self._watchers:
+            watcher(world)
         if self._started:
             await world.start()
         return world

@@ -22,6 +22,8 @@ from emulator.domain.service import BroadcastService
 from emulator.domain.store import Store
 from emulator.fault_specs import parse_api_faults, parse_webhook_faults
 from emulator.faults import FaultBook
+from emulator.observe.bus import Bus
+from emulator.observe.holds import PersonHolds
 from emulator.sim.activity import Activity
 from emulator.sim.clock import VirtualClock
 from emulator.sim.driver import ClockDriver
@@ -75,6 +77,8 @@ class World:
         self.behaviour: Behaviour = behaviour or MagicNumbers(settings.timings)
         self.faults = FaultBook(settings.seed)
         self._load_flag_faults()
+        self.bus = Bus(self.clock, settings.app_id, default=not namespace)  # what happens here
+        self.holds = PersonHolds(self.clock, self.activity, self.bus)
         self.dispatcher = Dispatcher(
             self.clock,
             self.activity,
@@ -82,7 +86,7 @@ class World:
             _delivery_policy(settings),
             self.faults,
         )
-        self.events = EventEmitter(self.clock, self.dispatcher)
+        self.events = EventEmitter(self.clock, self.dispatcher, self.bus)
         self.events.completion_override = settings.completion_state
         self.dispatcher.on_settled = self.events.delivery_settled
         self.service = BroadcastService(
@@ -93,7 +97,9 @@ class World:
             self.events,
             settings.timings,
             settings.dial_rate,
+            self.holds,
         )
+        self._observe()
         self.limits = _create_limits(settings)
         self.journal: deque[JournalEntry] = deque(maxlen=max(1, settings.journal_size))
         self.journal_dropped = 0
@@ -112,6 +118,21 @@ class World:
     def now_ms(self) -> int:
         """The world's virtual now (what scenario faults' windows count from)."""
         return self.clock.now_ms
+
+    def _observe(self) -> None:
+        """Feed the bus from the publishing points that are not builders of their own."""
+        bus = self.bus
+        self.dispatcher.on_attempt = bus.attempt
+        self.clock.on_jump = bus.clock_jumped
+        bus.max_attempts = self.dispatcher.policy.attempts
+        bus.leg_of = self.store.legs.get
+        bus.waiting_in = self.waiting_in
+
+    def waiting_in(self, broadcast: Any) -> int:
+        """Interactive calls of `broadcast` waiting for a person."""
+        legs = self.store.legs
+        waiting = self.service.waiting
+        return sum(1 for v in waiting if (leg := legs.get(v)) and leg.broadcast is broadcast)
 
     def use_behaviour(self, behaviour: Behaviour, timings: Timings | None = None) -> None:
         """Swap the callee behaviour (and timings) at run time; legs already dialled keep theirs."""
@@ -133,21 +154,34 @@ class World:
 
     async def close(self, drain_s: float = 0.0) -> None:
         """Stop moving time and let queued deliveries finish for at most `drain_s` real seconds."""
+        self.holds.reset()
+        self.bus.close()
         await self.driver.stop()
         await self.dispatcher.close(drain_s)
 
     def record(self, method: str, path: str, status: int, dialect: str | None, body: Any) -> None:
-        """Journal one API request (on the hot path: nothing is formatted here)."""
+        """Journal one API request (on the hot path: nothing is formatted here), and publish it."""
         self._journal_seq += 1
         if len(self.journal) == self.journal.maxlen:
             self.journal_dropped += 1
-        self.journal.append(
-            JournalEntry(self._journal_seq, self.clock.now_ms, method, path, status, dialect, body)
+        entry = JournalEntry(
+            self._journal_seq, self.clock.now_ms, method, path, status, dialect, body
         )
+        self.journal.append(entry)
+        created = self.service.last_created
+        if created is not None:
+            self.service.last_created = None
+            if method == "POST" and status == 200 and path.endswith("/broadcast"):
+                created.journal_id = entry.seq  # the create request of that broadcast
+            else:
+                created = None
+        if self.bus.listening:
+            self.bus.request(entry, created)
 
     def reset(self) -> None:
         """Forget every broadcast, call, journal entry and delivery; back to the start instant.
         Faults and the loaded scenario world stay."""
+        self.holds.reset()
         self.clock.reset()
         self.dispatcher.reset()
         self.activity.reset()
@@ -155,6 +189,7 @@ class World:
         self.journal.clear()
         self.journal_dropped = 0
         self._journal_seq = 0
+        self.bus.reset()
         self.driver.poke()
 
     def clock_json(self) -> dict[str, Any]:
@@ -202,6 +237,8 @@ class World:
             },
             "in_flight": self.activity.held,
             "timer_errors": self.clock.errors,
+            "interactive": {"waiting": len(self.service.waiting), "holding": self.holds.held},
+            "stream_clients": len(self.bus.ring.readers) if self.bus.ring is not None else 0,
         }
 
 

@@ -251,6 +251,13 @@ class Served:
         assert match, line
         self.url = match["url"]
         self.app_id, self.app_key, self.clock = match["id"], match["key"], match["clock"]
+        self.log: list[str] = []  # the serve log (stderr), read so that its pipe never fills
+        self._drain = asyncio.ensure_future(self._read_log())
+
+    async def _read_log(self) -> None:
+        assert self.proc.stderr is not None
+        async for raw in self.proc.stderr:
+            self.log.append(raw.decode(errors="replace").rstrip("\n"))
 
 
 async def _serve(*args: str, env: dict[str, str] | None = None) -> Served:

@@ -288,3 +288,90 @@ CONTROL_OPERATIONS: dict[tuple[str, str], Operation] = {
         )
     },
 }
+
+
+def _stream_op() -> Operation:
+    """The event stream: Server-Sent Events, each `data:` one `StreamMessage`."""
+    operation = _control_op(
+        "stream",
+        "Server-Sent Events of everything that happens in the project",
+        "StreamMessage",
+        errors=("400", "503"),
+        query=(
+            ("types", "string", "comma-separated: request,call,webhook,broadcast,clock,waiting"),
+            ("broadcast_id", "string", "only what concerns this broadcast (and the clock)"),
+            ("voice_id", "string", "only what concerns this call (and the clock)"),
+            ("last_event_id", "string", "resume after this seq (or the Last-Event-ID header)"),
+        ),
+    )
+    answer = operation["responses"]["200"]
+    answer["content"] = {"text/event-stream": answer["content"]["application/json"]}
+    return operation
+
+
+def _trigger(op_id: str, summary: str, body: str | None = None) -> Operation:
+    """A person's move on a call: answers the call's new state; 404 unknown, 409 not now."""
+    return _control_op(op_id, summary, "Call", body=body, errors=("400", "404", "409"))
+
+
+_CALLS = "/_emulator/calls/{voice_id}"
+_NEXT = "/_emulator/numbers/{number}/next"
+CONTROL_OPERATIONS.update(
+    {
+        ("GET", "/_emulator/stream"): _stream_op(),
+        ("GET", "/_emulator/broadcasts/{broadcast_id}/timeline"): _control_op(
+            "timeline",
+            "per number, per attempt: states, events and their deliveries, requests",
+            "Timeline",
+            errors=("400", "404"),
+            query=(
+                ("offset", "integer", "skip this many numbers (default 0)"),
+                ("limit", "integer", "at most this many numbers (default 100, at most 1,000)"),
+                ("number", "string", "only this number"),
+                ("state", "string", "only numbers in this state now"),
+                ("result", "string", "only numbers with this result reason"),
+            ),
+        ),
+        ("GET", "/_emulator/calls"): _control_op(
+            "calls",
+            "calls of the project: waiting for a person first, live, or the newest",
+            "Calls",
+            errors=("400",),
+            query=(
+                ("waiting", "boolean", "calls waiting for a person first, then the live ones"),
+                ("live", "boolean", "only calls not disconnected yet"),
+                ("broadcast_id", "string", "only this broadcast's calls"),
+                ("limit", "integer", "at most this many (default 100, at most 1,000)"),
+            ),
+        ),
+        ("GET", _CALLS): _control_op(
+            "call",
+            "one call: states, every payload and delivery, requests, triggers allowed now",
+            "Call",
+            errors=("404",),
+        ),
+        ("POST", _CALLS + "/press"): _trigger(
+            "press", "the callee presses these digits now", "Press"
+        ),
+        ("POST", _CALLS + "/hangup"): _trigger("calleeHangup", "the callee hangs up now"),
+        ("POST", _CALLS + "/answer"): _trigger("answer", "a person answers the ringing call now"),
+        ("POST", _CALLS + "/reject"): _trigger(
+            "reject", "the ringing attempt ends as busy, no answer, machine or invalid", "Reject"
+        ),
+        ("PUT", _NEXT): _control_op(
+            "setNextAttempt",
+            "the next attempt of this number (any broadcast) behaves so, once",
+            "NextAnswer",
+            body="NextAttempt",
+            errors=("400",),
+        ),
+        ("GET", _NEXT): _control_op(
+            "nextAttempt", "what the next attempt of this number will do", "NextAnswer",
+            errors=("400",),
+        ),
+        ("DELETE", _NEXT): _control_op(
+            "forgetNextAttempt", "forget what was set for the next attempt", "NextAnswer",
+            errors=("400",),
+        ),
+    }
+)  # fmt: skip

@@ -18,6 +18,8 @@ from emulator.control.openapi import openapi_document
 from emulator.control.project_routes import project_routes
 from emulator.control.reliability import reliability_routes
 from emulator.control.scenario_routes import scenario_routes
+from emulator.control.triggers import trigger_routes
+from emulator.control.watch import watch_routes
 from emulator.errors import BadRequest, Conflict
 from emulator.projects import Projects
 from emulator.sim.driver import IdleLimitError
@@ -95,6 +97,8 @@ def control_routes(projects: Projects, state_file: Any = None) -> list[web.Route
         *scoped("GET", "/webhooks", h.webhooks),
         *scoped("GET", "/broadcasts", h.broadcasts),
         *scenario_routes(),
+        *watch_routes(),
+        *trigger_routes(),
         *reliability_routes(state_file),
         *project_routes(projects),
         *console_routes(),  # the console page: /_emulator/ui

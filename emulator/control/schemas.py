@@ -11,6 +11,7 @@ from typing import Any
 
 __all__ = ["SCHEMAS", "ref"]
 
+from emulator.control.observe_schemas import OBSERVE_SCHEMAS
 from emulator.control.project_schemas import PROJECT_SCHEMAS
 
 Schema = dict[str, Any]
@@ -255,6 +256,13 @@ _CONTROL: dict[str, Schema] = {
                 }
             ),
             "in_flight": _INT,
+            "interactive": _obj(
+                {
+                    "waiting": {"type": "integer", "description": "calls waiting for a person"},
+                    "holding": {"type": "integer", "description": "of those, holding the clock"},
+                }
+            ),
+            "stream_clients": {"type": "integer", "description": "event-stream clients now"},
             "projects": {"type": "integer", "description": "projects the server holds"},
             "projects_created": {
                 "type": "integer",
@@ -477,5 +485,5 @@ _WEBHOOKS: dict[str, Schema] = {
 }
 
 SCHEMAS: dict[str, Schema] = {
-    **_API, **_CONTROL, **_RELIABILITY, **_WEBHOOKS, **PROJECT_SCHEMAS
+    **_API, **_CONTROL, **_RELIABILITY, **_WEBHOOKS, **PROJECT_SCHEMAS, **OBSERVE_SCHEMAS
 }  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ __all__ = [
     "Behaviour",
     "BridgePlan",
     "MagicNumbers",
+    "NextAttempts",
     "Outcome",
     "Timings",
     "tts_seconds",
@@ -24,6 +26,7 @@ class Outcome(enum.StrEnum):
     NO_ANSWER = "no_answer"
     MACHINE = "machine"
     INVALID = "invalid"
+    INTERACTIVE = "interactive"  # a person at the console answers, presses and hangs up
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,7 @@ _MAGIC: dict[str, Outcome] = {
     "0002": Outcome.NO_ANSWER,
     "0003": Outcome.MACHINE,
     "0004": Outcome.INVALID,
+    "0009": Outcome.INTERACTIVE,
 }
 _UNSET_PROMPTS = frozenset({"", "undefined", "null"})
 _BRIDGE_FAILS = {"0001": "busy", "0002": "no-answer", "0004": "invalid"}
@@ -120,6 +124,42 @@ class MagicNumbers:
         if name in _UNSET_PROMPTS or name.startswith("missing"):
             return None
         return self.timings.prompt_s
+
+
+class NextAttempts:
+    """What the next attempt of a number does, set by a person (`PUT /_emulator/numbers/{n}/next`):
+    used once, by the next attempt of that number in any broadcast, then forgotten."""
+
+    def __init__(self) -> None:
+        self._next: dict[str, tuple[Outcome, tuple[str | None, ...] | None]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._next)
+
+    @staticmethod
+    def key(number: str) -> str:
+        return number.lstrip("+")
+
+    def set(self, number: str, outcome: Outcome, digits: tuple[str | None, ...] | None) -> None:
+        self._next[self.key(number)] = (outcome, digits)
+
+    def get(self, number: str) -> tuple[Outcome, tuple[str | None, ...] | None] | None:
+        return self._next.get(self.key(number))
+
+    def forget(self, number: str) -> bool:
+        return self._next.pop(self.key(number), None) is not None
+
+    def take(self, number: str, plan: AttemptPlan) -> AttemptPlan:
+        """`plan` changed as a person asked for this number's next attempt (once)."""
+        found = self._next.pop(self.key(number), None)
+        if found is None:
+            return plan
+        outcome, digits = found
+        digits = plan.menu_digits if digits is None else digits
+        return dataclasses.replace(plan, outcome=outcome, menu_digits=digits)
+
+    def clear(self) -> None:
+        self._next.clear()
 
 
 def tts_seconds(text: str, words_per_minute: float) -> int:

@@ -89,6 +89,7 @@ class Play:
     play_id: str
     spec: PlaySpec
     timer: Timer | None = None
+    waiting_digits: bool = False  # a menu's prompt has ended: the callee may press now
 
 
 @dataclass(slots=True, eq=False)
@@ -120,6 +121,10 @@ class CallLeg:
     deadline: Timer | None = None  # a callee who hangs up at a fixed time after answering
     started_ms: int = 0
     ended_ms: int | None = None
+    # for the timeline (8 bytes each: legs of one instant share its int): when the callee
+    # answered, and when the last menu's prompt ended
+    answered_ms: int | None = None
+    menu_ms: int | None = None
 
     @property
     def broadcast(self) -> Broadcast:
@@ -170,6 +175,10 @@ class Broadcast:
     ended_ms: int | None = None
     outstanding: int = 0  # per-call webhooks not yet delivered or given up
     completion_sent: bool = False
+    queued: int = 0  # numbers not dialled yet (and not finished)
+    legs_by_state: dict[LegState, int] = field(default_factory=lambda: dict.fromkeys(LegState, 0))
+    by_result: dict[str, int] = field(default_factory=dict)  # finished numbers per result reason
+    journal_id: int | None = None  # the journal entry of the request that created it
 
     @property
     def name(self) -> str:
@@ -178,6 +187,7 @@ class Broadcast:
     def tally(self, result: Result) -> None:
         """Count a number that has finished with `result`."""
         self.finished += 1
+        self.by_result[result.reason] = self.by_result.get(result.reason, 0) + 1
         if result.code == "success":
             self.successful += 1
         else:
@@ -190,6 +200,30 @@ class Broadcast:
     @property
     def per_call_url(self) -> str:
         return self.command.call_handler_url or self.command.event_url
+
+    def by_state(self) -> dict[str, int]:
+        """Numbers per current state (`Target.state`), from counters: no walk over the targets."""
+        counts = self.legs_by_state
+        live = counts[LegState.INITIATED] + counts[LegState.RINGING] + counts[LegState.CONNECTED]
+        return {
+            "queued": self.queued,
+            "initiated": counts[LegState.INITIATED],
+            "ringing": counts[LegState.RINGING],
+            "connected": counts[LegState.CONNECTED],
+            "retrying": max(0, len(self.targets) - self.queued - self.finished - live),
+            "disconnected": self.finished,
+        }
+
+    def results(self) -> dict[str, int]:
+        """Finished numbers per result reason (recounted once for a restored broadcast)."""
+        if sum(self.by_result.values()) != self.finished:
+            counts: dict[str, int] = {}
+            for target in self.targets:
+                if target.result is not None:
+                    reason = target.result.reason
+                    counts[reason] = counts.get(reason, 0) + 1
+            self.by_result = counts
+        return dict(self.by_result)
 
     def progress(self) -> dict[str, int]:
         return {

@@ -1,14 +1,22 @@
 """The broadcast service: call-leg and broadcast state machines driven by the virtual clock.
 
 Every transition of a leg goes through `_set_state`, which checks that it is allowed and emits the
-matching event. Callee moves are timers; the service never reads the wall clock.
+matching event. Callee moves are timers, or triggers of a person playing the callee (`answer`,
+`reject`, `press`, `callee_hangup`); the service never reads the wall clock.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from emulator.domain.behaviour import AttemptPlan, Behaviour, Outcome, Timings, tts_seconds
+from emulator.domain.behaviour import (
+    AttemptPlan,
+    Behaviour,
+    NextAttempts,
+    Outcome,
+    Timings,
+    tts_seconds,
+)
 from emulator.domain.dialrate import DialBook
 from emulator.domain.ids import IdFactory
 from emulator.domain.models import (
@@ -23,6 +31,7 @@ from emulator.domain.models import (
     Result,
     Target,
 )
+from emulator.domain.person import CalleeWaits, NoWaits, PersonMoves
 from emulator.domain.store import Store
 from emulator.errors import Conflict
 from emulator.sim.clock import Timer, VirtualClock
@@ -36,6 +45,13 @@ _ALLOWED: dict[LegState, frozenset[LegState]] = {
     LegState.DISCONNECTED: frozenset(),
 }
 _RETRIED = {Outcome.BUSY: "Busy", Outcome.NO_ANSWER: "NoAnswer", Outcome.MACHINE: "AMD"}
+# a disconnect reason that says how an unanswered attempt failed, whatever its plan was
+_REASON_OUTCOME = {
+    "busy": Outcome.BUSY,
+    "no-answer": Outcome.NO_ANSWER,
+    "AMD": Outcome.MACHINE,
+    "invalid": Outcome.INVALID,
+}
 SUCCESS = Result("success", "success")
 STOPPED = Result("failed", "Stopped")
 INVALID = Result("failed", "Invalid")
@@ -51,7 +67,9 @@ class EventSink(Protocol):
     def bridge_state(self, leg: CallLeg, bridge: Bridge, state: str, **extra: Any) -> None: ...
 
 
-class BroadcastService:
+class BroadcastService(PersonMoves):
+    """Owns every broadcast's and call's state machine; `PersonMoves` adds a person's moves."""
+
     def __init__(
         self,
         clock: VirtualClock,
@@ -61,6 +79,7 @@ class BroadcastService:
         events: EventSink,
         timings: Timings,
         dial_rate: int = 0,
+        waits: CalleeWaits | None = None,
     ) -> None:
         self.clock = clock
         self.store = store
@@ -68,7 +87,12 @@ class BroadcastService:
         self.behaviour = behaviour
         self.events = events
         self.timings = timings
+        self.waits: CalleeWaits = waits or NoWaits()
         self._dials = DialBook(dial_rate)  # the one owner of the rate
+        self.next_attempts = NextAttempts()
+        self.live: dict[str, CallLeg] = {}  # calls not disconnected yet, by voice_id
+        self.waiting: dict[str, str] = {}  # interactive calls waiting for a person: what for
+        self.last_created: Broadcast | None = None  # for the journal to link its create request
 
     # ---------------------------------------------------------------- broadcasts -------
     def create(self, command: CreateCommand) -> Broadcast:
@@ -78,7 +102,9 @@ class BroadcastService:
             Target(broadcast, index, recipient)
             for index, recipient in enumerate(command.recipients)
         ]
+        broadcast.queued = len(broadcast.targets)
         self.store.add(broadcast)
+        self.last_created = broadcast
         self.events.broadcast_initiated(broadcast)
         for target in broadcast.targets:
             target.retry = self._schedule_dial(target, now)
@@ -116,15 +142,21 @@ class BroadcastService:
         broadcast = target.broadcast
         if broadcast.state is not BroadcastState.RUNNING:
             return
+        if target.attempts == 0:
+            broadcast.queued -= 1
         target.attempts += 1
         broadcast.attempts += 1
         broadcast.live_legs += 1
         attempt = target.attempts
         voice_id = self.voice_id(target, attempt)
         plan = self.behaviour.plan(broadcast.broadcast_id, target.index, target.number, attempt)
+        if self.next_attempts:
+            plan = self.next_attempts.take(target.number, plan)
         leg = CallLeg(voice_id, target, attempt, plan=plan, started_ms=self.clock.now_ms)
         self.store.legs[voice_id] = leg
+        self.live[voice_id] = leg
         target.leg = leg
+        broadcast.legs_by_state[LegState.INITIATED] += 1
         self.events.leg_state(leg, LegState.INITIATED.value)
         self._callee_first_move(leg, plan)
 
@@ -142,7 +174,11 @@ class BroadcastService:
             leg.progress = self.clock.call_later(t.busy_s * 1000, self._disconnect, leg, "busy")
             return
         self._set_state(leg, LegState.RINGING)
-        if outcome is Outcome.HUMAN:
+        if outcome is Outcome.INTERACTIVE:  # rings until a person answers or rejects it
+            delay = t.no_answer_s * 1000
+            leg.progress = self.clock.call_later(delay, self._disconnect, leg, "no-answer")
+            self._wait(leg, "answer")
+        elif outcome is Outcome.HUMAN:
             leg.progress = self.clock.call_later(plan.ring_s * 1000, self._answer, leg)
         elif outcome is Outcome.MACHINE:
             delay = (plan.ring_s + t.amd_s) * 1000
@@ -154,6 +190,7 @@ class BroadcastService:
     def _answer(self, leg: CallLeg) -> None:
         leg.progress = None
         leg.answered = True
+        leg.answered_ms = self.clock.now_ms
         self._set_state(leg, LegState.CONNECTED)
         plan = leg.plan
         if plan is not None and plan.hangup_after_s is not None:
@@ -179,8 +216,22 @@ class BroadcastService:
             raise Conflict(
                 f"call is {leg.state.value}; cannot become {state.value}", voice_id=leg.voice_id
             )
+        if self.waiting:  # ringing ends by answer or hang-up, a menu by hang-up
+            self._unwait(leg)
+        counts = leg.target.broadcast.legs_by_state
+        counts[leg.state] -= 1
+        counts[state] += 1
         leg.state = state
         self.events.leg_state(leg, state.value, **extra)
+
+    def _wait(self, leg: CallLeg, what: str) -> None:
+        """An interactive call now waits for a person to `answer` or `press`."""
+        self.waiting[leg.voice_id] = what
+        self.waits.begin(leg, what)
+
+    def _unwait(self, leg: CallLeg) -> None:
+        if self.waiting.pop(leg.voice_id, None) is not None:
+            self.waits.end(leg)
 
     def _disconnect(self, leg: CallLeg, reason: str) -> None:
         if not leg.live:
@@ -199,6 +250,10 @@ class BroadcastService:
         leg.reason = reason
         leg.ended_ms = self.clock.now_ms
         self._set_state(leg, LegState.DISCONNECTED, reason=reason, disconnect_reason=reason)
+        live = self.live
+        live.pop(leg.voice_id, None)
+        if not live:
+            self.live = {}  # a dict never shrinks: let the peak's table go
         leg.broadcast.live_legs -= 1
         self._after_attempt(leg)
 
@@ -209,7 +264,8 @@ class BroadcastService:
             return
         if target.result is not None:
             return
-        outcome = leg.plan.outcome if leg.plan else Outcome.INVALID
+        planned = leg.plan.outcome if leg.plan else Outcome.INVALID
+        outcome = _REASON_OUTCOME.get(leg.reason, planned)  # a person's reject says how
         if leg.reason != "stopped" and outcome in _RETRIED:
             self._retry_or_fail(target, Result("failed", _RETRIED[outcome]))
         else:
@@ -227,6 +283,8 @@ class BroadcastService:
     def _finish(self, target: Target, result: Result) -> None:
         target.result = result
         broadcast = target.broadcast
+        if target.attempts == 0:
+            broadcast.queued -= 1
         broadcast.tally(result)
         if broadcast.all_finished:
             self._complete(broadcast)
@@ -277,6 +335,8 @@ class BroadcastService:
         if leg.play is not None:
             self.clock.cancel(leg.play.timer)
             leg.play = None
+            if self.waiting:
+                self._unwait(leg)
 
     def _play_ended(self, leg: CallLeg, play: Play) -> None:
         play.timer = None
@@ -285,17 +345,26 @@ class BroadcastService:
             self.events.play_state(leg, play, "playfinished")
             self._await_callee(leg)
             return
-        digits = leg.plan.digits_at(leg.menus) if leg.plan else None
+        plan = leg.plan
+        interactive = plan is not None and plan.outcome is Outcome.INTERACTIVE
+        digits = plan.digits_at(leg.menus) if plan is not None and not interactive else None
         leg.menus += 1
+        leg.menu_ms = self.clock.now_ms
+        play.waiting_digits = True
         if digits:
             delay = (leg.plan.press_after_s if leg.plan else 1) * 1000
             play.timer = self.clock.call_later(delay, self._menu_ended, leg, play, digits)
         else:
             delay = self.timings.menu_timeout_s * 1000
             play.timer = self.clock.call_later(delay, self._menu_ended, leg, play, None)
+            if interactive:
+                self._wait(leg, "press")
 
     def _menu_ended(self, leg: CallLeg, play: Play, digits: str | None) -> None:
         leg.play = None
+        play.waiting_digits = False
+        if self.waiting:
+            self._unwait(leg)
         if digits:
             self.events.play_state(leg, play, "digitcollected", digit=digits, digits=digits)
         else:
@@ -357,3 +426,7 @@ class BroadcastService:
         self.store.clear()
         self.ids.reset()
         self._dials.clear()
+        self.next_attempts.clear()
+        self.live.clear()
+        self.waiting.clear()
+        self.last_created = None

@@ -87,6 +87,7 @@ class VirtualClock:
         self.fired = 0
         self.errors = 0  # callbacks that raised (logged; the clock goes on)
         self.on_schedule: Callable[[], None] | None = None
+        self.on_jump: Callable[[int], None] | None = None  # told the instant a jump left
         self._firing: int | None = None  # due instant of the timer being fired, if any
         self._iso_second = -1
         self._iso_head = ""
@@ -155,10 +156,13 @@ class VirtualClock:
 
         Time never goes backwards: an instant in the past only fires what is due now.
         """
+        before = self._now
         fired = self._fire_until(max(instant_ms, self.now_ms))
         if instant_ms > self._now:
             self._now = instant_ms
         self._rebase_wall()
+        if self.on_jump is not None and self._now > before:
+            self.on_jump(before)
         return fired
 
     def _fire_until(self, limit: int) -> int:

@@ -75,6 +75,7 @@ class Dispatcher:
         self.delivered = 0
         self.dead = 0
         self.on_settled: Callable[[Broadcast], None] | None = None
+        self.on_attempt: Callable[[Delivery], None] = lambda delivery: None  # the world's record
         self.faults = faults or FaultBook()
         self._channels: dict[str, _Channel] = {}
         self._ready: asyncio.Queue[_Channel] = asyncio.Queue()
@@ -257,6 +258,7 @@ class Dispatcher:
             status, error = None, f"emulator error: {type(exc).__name__}"
         latency = (time.monotonic() - started) * 1000.0
         delivery.attempts.append(Attempt(status, error, latency, at, real_at))
+        self.on_attempt(delivery)
         return status is not None and 200 <= status < 300
 
     async def _post(self, delivery: Delivery) -> tuple[int | None, str | None]:

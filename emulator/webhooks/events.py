@@ -1,10 +1,15 @@
-"""Webhook payload builders: one per event, with the superset keys every client family reads."""
+"""Webhook payload builders: one per event, with the superset keys every client family reads.
+
+Each event is also published once on the world's bus (`emulator.observe.bus`), as sent, when
+anyone listens: per-call events as `call` messages, broadcast changes as `broadcast` messages.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
 from emulator.domain.models import Bridge, Broadcast, CallLeg, Play
+from emulator.observe.bus import Bus
 from emulator.sim.clock import VirtualClock
 
 __all__ = ["EventEmitter", "Transport", "completion_state"]
@@ -35,9 +40,10 @@ class EventEmitter:
     The completion event leaves only once every per-call event was delivered or given up.
     """
 
-    def __init__(self, clock: VirtualClock, transport: Transport) -> None:
+    def __init__(self, clock: VirtualClock, transport: Transport, bus: Bus | None = None) -> None:
         self.clock = clock
         self.transport = transport
+        self.bus = bus or Bus(clock, "")
         self.completion_override: str | None = None
 
     # -- broadcast level -------------------------------------------------------------------
@@ -57,8 +63,12 @@ class EventEmitter:
         payload["from"] = broadcast.command.from_number
         payload["total_calls"] = len(broadcast.command.recipients)
         self.transport.send("b:" + broadcast.broadcast_id, broadcast.command.event_url, payload)
+        if self.bus.listening:
+            self.bus.broadcast(broadcast, "created")
 
     def broadcast_finished(self, broadcast: Broadcast) -> None:
+        if self.bus.listening:
+            self.bus.broadcast(broadcast, broadcast.state.value)  # completed or stopped
         self._maybe_complete(broadcast)
 
     def _maybe_complete(self, broadcast: Broadcast) -> None:
@@ -109,6 +119,8 @@ class EventEmitter:
         # events of the attempt before it
         channel = f"{broadcast.broadcast_id}#{leg.target.index}"
         self.transport.send(channel, broadcast.per_call_url, payload, broadcast)
+        if self.bus.listening:
+            self.bus.call(leg, payload)
 
     def delivery_settled(self, broadcast: Broadcast) -> None:
         broadcast.outstanding -= 1
