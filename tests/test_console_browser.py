@@ -13,24 +13,8 @@ import pytest
 from conftest import Receiver, Running, StartEmulator, until
 from console_browser import Browser, browser_or_skip
 
-from emulator import Settings, create_app
-from emulator.control.openapi import route_keys
-
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 MENU = {"play": {"text": "Press one for sales", "dtmf": True, "prompt_ref": "menu"}}
-
-
-def _backend() -> bool:
-    keys = route_keys(create_app(Settings()))
-    return ("GET", "/_emulator/stream") in keys and (
-        "POST",
-        "/_emulator/calls/{voice_id}/press",
-    ) in keys
-
-
-pytestmark = pytest.mark.skipif(
-    not _backend(), reason="the stream, timeline and trigger routes are not in this tree yet"
-)
 
 
 @pytest.fixture
