@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from fnmatch import fnmatch
 from pathlib import Path
@@ -154,3 +157,26 @@ def test_ci_installs_chromium_and_requires_the_browser_tests() -> None:
     text = "\n".join(lines)
     assert "apt-get install -y" in text and "chromium" in text
     assert text.index("BROADCAST_EMULATOR_BROWSER_TESTS=required") < text.index(lines[-1])
+
+
+@pytest.mark.parametrize(
+    ("required", "outcome"), [("", "1 skipped"), ("required", "1 error")], ids=["skip", "fail"]
+)
+def test_without_a_browser_the_browser_tests_skip_unless_required(
+    required: str, outcome: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BROADCAST_EMULATOR_")}
+    env["BROADCAST_EMULATOR_CHROMIUM"] = "/nonexistent/chromium"
+    env["BROADCAST_EMULATOR_BROWSER_TESTS"] = required
+    test = "tests/test_console_page.py::test_the_timeline_works_from_the_keyboard"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-rsf", test],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert outcome in run.stdout, run.stdout
+    assert (run.returncode != 0) == bool(required)  # required: the run fails, never skips
+    assert "no Chromium found (apt-get install -y chromium)" in run.stdout

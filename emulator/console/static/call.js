@@ -143,13 +143,16 @@ export class CallPanel {
       call.waiting_for ? h("span", { class: "badge waiting" }, `waiting for you: ${call.waiting_for}`) : null,
       h("span", { class: "ids" }, `voice_id ${call.voice_id}`, " · ", `broadcast ${shortId(call.broadcast_id)}`),
       call.reason ? h("span", { class: "reason" }, `ended: ${call.reason}`) : null,
-      h("button", {
-        type: "button",
-        class: "copy-link",
-        "aria-label": "copy a link to this call",
-        onclick: () => navigator.clipboard && navigator.clipboard.writeText(window.location.href),
-      }, "copy link"),
-      this.closeButton(),
+      h(
+        "span",
+        { class: "head-actions" },
+        h("button", {
+          type: "button",
+          "aria-label": "copy a link to this call",
+          onclick: () => navigator.clipboard && navigator.clipboard.writeText(window.location.href),
+        }, "copy link"),
+        this.closeButton(),
+      ),
     );
     const status = h("p", { class: "call-status", role: "status", "aria-live": "polite" }, this.message);
     fill(
