@@ -103,7 +103,7 @@ async def test_the_timeline_works_from_the_keyboard(browser: Browser, fake: Fake
     assert page.url.endswith("/c/v-3")
     await page.keyboard.press("Escape")
     await page.wait_for_function("!location.hash.includes('/c/')")
-    assert await page.locator("#call").is_hidden()
+    await page.locator("#call").wait_for(state="hidden")
 
 
 @pytest.mark.parametrize("token", [None, "t/1"])
