@@ -166,6 +166,12 @@ async def _watch_and_steer(control: Any, check: Any, base: str, template: str) -
     head = await control("GET", f"{base}/stream", raw=True)
     assert head.startswith("text/event-stream")
     check.checked.add(("GET", f"{template}/stream"))
+    if base == "/_emulator":  # the console is one page for every project (CONTRACT §8)
+        for path in ("/_emulator/ui", "/_emulator/ui/"):
+            assert await control("GET", path, raw=True) == "text/html"
+            check.checked.add(("GET", path))
+        assert await control("GET", "/_emulator/ui/app.js", raw=True) == "text/javascript"
+        check.checked.add(("GET", "/_emulator/ui/{file}"))
     nxt = await control("PUT", f"{base}/numbers/{number}/next", {"outcome": "interactive"})
     check("PUT", f"{template}/numbers/{{number}}/next", 200, nxt)
     shown = await control("GET", f"{base}/numbers/{number}/next")

@@ -96,6 +96,13 @@ def _control_op(
     return op(op_id, summary, answer, errors=("401", *errors), tag="control", **options)
 
 
+def _page_op(op_id: str, summary: str) -> Operation:
+    """A console route: a static file (HTML, JavaScript, CSS), not JSON; errors are JSON."""
+    operation = _control_op(op_id, summary, "Document", errors=("404",))
+    operation["responses"]["200"] = {"description": summary, "content": {"text/html": {}}}
+    return operation
+
+
 _B, _C = "/broadcast/{broadcast_id}", "/call/{voice_id}"
 _BC = _B + _C
 
@@ -268,6 +275,18 @@ CONTROL_OPERATIONS: dict[tuple[str, str], Operation] = {
             errors=("400", "413"),
         )
     ),
+    **{
+        ("GET", path): _page_op(op_id, summary)
+        for path, op_id, summary in (
+            (
+                "/_emulator/ui",
+                "console",
+                "the console page (HTML; open it as ?token=T with a token)",
+            ),
+            ("/_emulator/ui/", "consoleSlash", "the console page, as /_emulator/ui"),
+            ("/_emulator/ui/{file}", "consoleFile", "one of the console page's static files"),
+        )
+    },
 }
 
 

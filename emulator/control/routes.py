@@ -12,6 +12,7 @@ from aiohttp import web
 
 from emulator.api.middleware import CONTROL_PREFIX, WORLD, read_json, scoped
 from emulator.api.responses import json_response
+from emulator.console.routes import console_routes
 from emulator.control.inspection import broadcasts_answer, requests_answer, webhooks_answer
 from emulator.control.openapi import openapi_document
 from emulator.control.project_routes import project_routes
@@ -105,4 +106,5 @@ def control_routes(projects: Projects, state_file: Any = None) -> list[web.Route
         *trigger_routes(),
         *reliability_routes(state_file),
         *project_routes(projects),
+        *console_routes(),  # the console page: /_emulator/ui
     ]
