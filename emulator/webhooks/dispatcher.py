@@ -22,7 +22,7 @@ from emulator.sim.activity import Activity
 from emulator.sim.clock import VirtualClock
 from emulator.webhooks.crypto import BodyEncoder
 from emulator.webhooks.delivery import Attempt, Delivery, DeliveryPolicy, redact_url
-from emulator.webhooks.transport import Disconnected, HttpPool, PlainTarget
+from emulator.webhooks.transport import Attach, Disconnected, HttpPool, PlainTarget
 
 __all__ = ["Dispatcher"]
 
@@ -84,6 +84,9 @@ class Dispatcher:
         self._pool: HttpPool | None = None  # plain http:// receivers; the sessions do the rest
         self._fresh: aiohttp.ClientSession | None = None
         self._workers: list[asyncio.Task[None]] = []
+        # plain http:// receivers in this process, by (host, port), reached without a socket
+        # (the replay's built-in client registers its receiver here)
+        self.local_receivers: dict[tuple[str, int], Attach] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -99,7 +102,7 @@ class Dispatcher:
             ),
             [trace],
         )
-        self._pool = HttpPool(p.keepalive_s, p.timeout_s)
+        self._pool = HttpPool(p.keepalive_s, p.timeout_s, local=self.local_receivers)
         # a delivery that failed on a reused connection is sent again on a fresh one
         self._fresh = self._new_session(aiohttp.TCPConnector(force_close=True, ssl=p.verify_tls))
         self._workers = [

@@ -8,6 +8,9 @@ in one piece and parses just the status line, the framing headers and the body's
 
 `plain_target(url)` says which URLs it takes; everything else (https, credentials in the URL,
 non-ASCII) and every redirect stays with aiohttp's `ClientSession` in the dispatcher.
+
+A receiver in the emulator's own process (the replay's built-in client) can be reached without a
+socket: `local[(host, port)]` attaches a new connection's protocol to it in memory instead.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from collections.abc import Callable, Mapping
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-__all__ = ["Disconnected", "HttpPool", "PlainTarget", "plain_target"]
+__all__ = ["Attach", "Disconnected", "HttpPool", "PlainTarget", "plain_target"]
+
+# joins a new client protocol to a receiver in this process (it calls `connection_made` itself)
+Attach = Callable[[asyncio.Protocol], object]
 
 _MAX_HEAD = 64 * 1024  # a response head larger than this is not a webhook receiver's answer
 _MAX_TARGETS = 1024  # distinct URLs remembered by one pool (a run sends to a handful)
@@ -226,6 +232,7 @@ class HttpPool:
         keepalive_s: float,
         timeout_s: float,
         monotonic: Callable[[], float] = time.monotonic,
+        local: Mapping[tuple[str, int], Attach] | None = None,
     ) -> None:
         self.keepalive_s = keepalive_s
         self.timeout_s = timeout_s
@@ -237,6 +244,7 @@ class HttpPool:
         self._targets: dict[str, PlainTarget | None] = {}
         self._heads: dict[tuple[PlainTarget, tuple[tuple[str, str], ...]], bytes] = {}
         self.opened = 0  # connections opened so far (reuse shows as few)
+        self.local = local if local is not None else {}  # receivers reached without a socket
 
     def target(self, url: str) -> PlainTarget | None:
         """`plain_target(url)`, remembered for the few URLs a run sends to."""
@@ -282,8 +290,13 @@ class HttpPool:
             return head
 
     async def _open(self, key: tuple[str, int]) -> _Connection:
-        loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(_Connection, key[0], key[1])
+        attach = self.local.get(key)
+        if attach is not None:
+            conn = _Connection()
+            attach(conn)
+        else:
+            loop = asyncio.get_running_loop()
+            _, conn = await loop.create_connection(_Connection, key[0], key[1])
         self.opened += 1
         return conn
 
