@@ -16,6 +16,7 @@ socket: `local[(host, port)]` attaches a new connection's protocol to it in memo
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -74,33 +75,38 @@ class _Response:
 
     def head(self, raw: bytes) -> bool:
         """Read a response head; False for an interim (1xx) answer that a final one follows."""
-        lines = raw.decode("latin-1").split("\r\n")
-        version, _, rest = lines[0].partition(" ")
-        code = rest[:3]
-        if not version.startswith("HTTP/1.") or not code.isdigit():
-            raise ValueError(f"malformed status line: {lines[0][:80]!r}")
-        self.status = int(code)
-        if 100 <= self.status < 200:
-            return False
-        fields: dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if sep:
-                fields[name.strip().lower()] = value.strip()
-        connection = fields.get("connection", "").lower()
-        self.keep_alive = "close" not in connection and (
-            version != "HTTP/1.0" or "keep-alive" in connection
-        )
-        if self.status in (204, 304):
-            return True
-        if "chunked" in fields.get("transfer-encoding", "").lower():
-            self.chunked = True
-        elif "content-length" in fields:
-            self.body_left = int(fields["content-length"])
-        else:
-            self.until_close = True
-            self.keep_alive = False
-        return True
+        status, self.keep_alive, self.chunked, self.until_close, self.body_left = _framing(raw)
+        self.status = status
+        return not 100 <= status < 200
+
+
+@functools.lru_cache(maxsize=256)
+def _framing(raw: bytes) -> tuple[int, bool, bool, bool, int]:
+    """(status, keep-alive, chunked, until close, body length) of a response head. Kept for
+    the last few heads: a receiver answers every webhook with the same bytes, or nearly (its
+    `Date` changes once a second), and parsing them again cost 2-3 us per webhook."""
+    lines = raw.decode("latin-1").split("\r\n")
+    version, _, rest = lines[0].partition(" ")
+    code = rest[:3]
+    if not version.startswith("HTTP/1.") or not code.isdigit():
+        raise ValueError(f"malformed status line: {lines[0][:80]!r}")
+    status = int(code)
+    if 100 <= status < 200:
+        return status, True, False, False, 0
+    fields: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            fields[name.strip().lower()] = value.strip()
+    connection = fields.get("connection", "").lower()
+    keep_alive = "close" not in connection and (version != "HTTP/1.0" or "keep-alive" in connection)
+    if status in (204, 304):
+        return status, keep_alive, False, False, 0
+    if "chunked" in fields.get("transfer-encoding", "").lower():
+        return status, keep_alive, True, False, 0
+    if "content-length" in fields:
+        return status, keep_alive, False, False, int(fields["content-length"])
+    return status, False, False, True, 0
 
 
 class _Connection(asyncio.Protocol):
