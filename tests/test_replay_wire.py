@@ -7,6 +7,7 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from aiohttp import web
 from emulator.config import Settings
 from emulator.replay.api import ApiClient, ApiDisconnected
 from emulator.replay.pipe import join
-from emulator.replay.receiver import Answer, WebhookReceiver, WebhookRequest
+from emulator.replay.receiver import Answer, RequestHead, WebhookReceiver
 from emulator.replay.report import report_json
 from emulator.replay.runner import ReplayOptions, replay
 from emulator.scenario import load_scenario
@@ -26,15 +27,22 @@ from tests.conftest import until
 OK: Answer = (200, b'{"status": "ok"}')
 
 
+@dataclass
+class Got:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
 class Recorder:
     """A handler that keeps what it got; `hold` makes it answer only when released."""
 
     def __init__(self) -> None:
-        self.requests: list[WebhookRequest] = []
+        self.requests: list[Got] = []
         self.hold: asyncio.Event | None = None
 
-    def __call__(self, request: WebhookRequest) -> Answer | Any:
-        self.requests.append(request)
+    def __call__(self, head: RequestHead, body: bytes) -> Answer | Any:
+        self.requests.append(Got(head.path, head.headers, body))
         if self.hold is None:
             return OK
         return self._later()
@@ -173,9 +181,9 @@ async def test_what_is_not_a_webhook_gets_a_json_error(
 async def test_a_failing_handler_answers_500_and_the_connection_goes_on() -> None:
     calls: list[str] = []
 
-    def handler(request: WebhookRequest) -> Answer:
-        calls.append(request.path)
-        if request.path == "/boom":
+    def handler(head: RequestHead, body: bytes) -> Answer:
+        calls.append(head.path)
+        if head.path == "/boom":
             raise RuntimeError("broken reaction")
         return OK
 

@@ -19,9 +19,9 @@ from typing import Any
 import orjson
 
 from emulator.replay.api import ApiClient
-from emulator.replay.match import BroadcastInfo, Matcher, compile_match
+from emulator.replay.match import BroadcastInfo, MatchIndex
 from emulator.replay.pipe import join
-from emulator.replay.receiver import Answer, WebhookRequest, answer_json
+from emulator.replay.receiver import Answer, RequestHead, answer_json
 from emulator.replay.record import EventRecorder
 from emulator.scenario.model import Action, BroadcastSpec, Reaction
 from emulator.testing.server import EmulatorServer
@@ -99,9 +99,7 @@ class ScriptClient:
     ) -> None:
         self.server = server
         self.em = server.emulator
-        self.reactions: tuple[tuple[Matcher, Reaction], ...] = tuple(
-            (compile_match(r.on), r) for r in reactions
-        )
+        self.reactions = MatchIndex([(r.on, r) for r in reactions])
         self.recorder = recorder
         self.errors: list[dict[str, Any]] = []
         self.broadcast_ids: dict[str, str] = {}  # script name -> broadcast id
@@ -171,16 +169,16 @@ class ScriptClient:
             )
 
     # -- webhooks ---------------------------------------------------------------------------
-    def webhook(self, request: WebhookRequest) -> Answer | Awaitable[Answer]:
+    def webhook(self, head: RequestHead, body: bytes) -> Answer | Awaitable[Answer]:
         """The receiver's handler: count the event, then answer at once, or once its reaction's
         API calls are done (the webhook's delivery holds virtual time until then)."""
         try:
-            payload = _plain_event(request.body)
+            payload = _plain_event(body)
             if payload is None:
-                payload, _ = decode_webhook(request.body, request.headers, self._app_id)
+                payload, _ = decode_webhook(body, head.headers, self._app_id)
         except (ValueError, KeyError, TypeError) as exc:
             return answer_json(400, {"error": f"cannot read webhook: {exc}"})
-        info = self.recorder.add(request.path, payload, self.em.clock.now_ms)
+        info = self.recorder.add(head.path, payload, self.em.clock.now_ms)
         reaction = self._reaction_for(payload, info)
         if reaction is None:
             return _OK
@@ -191,9 +189,9 @@ class ScriptClient:
         return _OK
 
     def _reaction_for(self, payload: dict[str, Any], info: BroadcastInfo | None) -> Reaction | None:
-        if not self.reactions or payload.get("voice_id") is None:
+        if not self.reactions.entries or payload.get("voice_id") is None:
             return None
-        for matches, reaction in self.reactions:
+        for matches, reaction in self.reactions.candidates(payload):
             if matches(payload, info):
                 return reaction
         return None

@@ -21,16 +21,17 @@ from yarl import URL
 
 from emulator.jsonwire import dump_bytes
 
-__all__ = ["Answer", "Handler", "WebhookReceiver", "WebhookRequest", "answer_json"]
+__all__ = ["Answer", "Handler", "RequestHead", "WebhookReceiver", "answer_json"]
 
 log = logging.getLogger("emulator.replay")
 
 Answer = tuple[int, bytes]  # status, JSON body
-# a request -> its answer, or an awaitable of it
-Handler = Callable[["WebhookRequest"], "Answer | Awaitable[Answer]"]
+# (a request's head, its body) -> the answer, or an awaitable of it
+Handler = Callable[["RequestHead", bytes], "Answer | Awaitable[Answer]"]
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 64 * 1024 * 1024
+_MAX_HEADS = 4096  # distinct heads remembered (a run sends a few: one per URL and body length)
 _REASONS = {200: "OK", 400: "Bad Request", 405: "Method Not Allowed", 413: "Payload Too Large"}
 _REASONS |= {500: "Internal Server Error", 501: "Not Implemented"}
 
@@ -42,10 +43,10 @@ def answer_json(status: int, data: Any) -> Answer:
 @functools.lru_cache(maxsize=256)  # the same few answers, 600,000 times in a large replay
 def _response(status: int, body: bytes, close: bool) -> bytes:
     reason = _REASONS.get(status, "Unknown")
-    connection = "close" if close else "keep-alive"
+    connection = "Connection: close\r\n" if close else ""  # keep-alive: HTTP/1.1's default
     head = (
         f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: {connection}\r\n\r\n"
+        f"Content-Length: {len(body)}\r\n{connection}\r\n"
     )
     return head.encode("latin-1") + body
 
@@ -56,14 +57,14 @@ def _path(target: str) -> str:
     return URL.build(path=path, encoded=True).path if "%" in path else path
 
 
-class WebhookRequest:
-    """One request as the handler sees it: its decoded path, its headers by lower-case name,
-    its body."""
+class RequestHead:
+    """A request head as the handler sees it: method, decoded path, headers by lower-case name
+    (read-only: one head is shared by every request that sent the same bytes), framing."""
 
-    __slots__ = ("body", "close", "headers", "length", "method", "path")
+    __slots__ = ("close", "headers", "length", "method", "path")
 
-    def __init__(self, head: bytes) -> None:
-        lines = head.decode("latin-1").split("\r\n")
+    def __init__(self, raw: bytes) -> None:
+        lines = raw.decode("latin-1").split("\r\n")
         parts = lines[0].split(" ")
         if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
             raise ValueError("malformed request line")
@@ -75,7 +76,6 @@ class WebhookRequest:
                 raise ValueError("malformed header line")
             headers[name.lower()] = value.strip()
         self.headers = headers
-        self.body = b""
         connection = headers.get("connection", "").lower()
         old = parts[2] == "HTTP/1.0"
         self.close = "close" in connection or (old and "keep-alive" not in connection)
@@ -94,7 +94,7 @@ class _Connection(asyncio.Protocol):
         self.receiver = receiver
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
-        self.pending: WebhookRequest | None = None  # head read, body still arriving
+        self.pending: RequestHead | None = None  # head read, body still arriving
         self.busy = False  # a handler is working on this connection's request
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -107,72 +107,102 @@ class _Connection(asyncio.Protocol):
         self.receiver.connections.discard(self)
 
     def data_received(self, data: bytes) -> None:
+        if not self.buffer and not self.busy and self.pending is None and self._whole(data):
+            return
         self.buffer += data
         if not self.busy:
             self._serve()
 
+    def _whole(self, data: bytes) -> bool:
+        """The usual case, taken without copying into the buffer: `data` is one whole request."""
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        head = self._parse(data[:end])
+        if head is None:
+            return True  # refused, and the connection closed
+        if len(data) != end + 4 + head.length:
+            self.pending = head
+            self.buffer += data[end + 4 :]
+            self._serve()
+            return True
+        self._dispatch(head, data[end + 4 :])
+        return True
+
     def _serve(self) -> None:
         """Answer every complete request in the buffer, until a handler has to wait."""
         while not self.busy and self.transport is not None:
-            request = self.pending or self._head()
-            if request is None:
+            head = self.pending or self._head()
+            if head is None:
                 return
-            if len(self.buffer) < request.length:
-                self.pending = request
+            if len(self.buffer) < head.length:
+                self.pending = head
                 return
             self.pending = None
-            request.body = bytes(self.buffer[: request.length])
-            del self.buffer[: request.length]
-            self._dispatch(request)
+            body = bytes(self.buffer[: head.length])
+            del self.buffer[: head.length]
+            self._dispatch(head, body)
 
-    def _head(self) -> WebhookRequest | None:
+    def _head(self) -> RequestHead | None:
         end = self.buffer.find(b"\r\n\r\n")
         if end < 0:
             if len(self.buffer) > MAX_HEAD:
                 self._refuse(400, "request head too large")
             return None
-        head = bytes(self.buffer[:end])
+        raw = bytes(self.buffer[:end])
         del self.buffer[: end + 4]
+        return self._parse(raw)
+
+    def _parse(self, raw: bytes) -> RequestHead | None:
+        """The head of `raw`, parsed once per distinct bytes (the emulator sends a few kinds);
+        None, after answering and closing, for a head the connection cannot go on after."""
+        heads = self.receiver.heads
+        head = heads.get(raw)
+        if head is not None:
+            return head
         try:
-            request = WebhookRequest(head)
+            head = RequestHead(raw)
         except NotImplementedError as exc:
             self._refuse(501, str(exc))
             return None
         except ValueError as exc:
             self._refuse(400, str(exc))
             return None
-        if request.length > MAX_BODY:
+        if head.length > MAX_BODY:
             self._refuse(413, f"body larger than {MAX_BODY} bytes")
             return None
-        return request
+        if len(heads) >= _MAX_HEADS:
+            heads.clear()
+        heads[raw] = head
+        return head
 
     def _refuse(self, status: int, message: str) -> None:
         """A request the connection cannot continue after: answer, then close."""
         self._write(*answer_json(status, {"error": message}), close=True)
 
-    def _dispatch(self, request: WebhookRequest) -> None:
-        if request.method != "POST":
-            self._write(*answer_json(405, {"error": "webhooks are POST requests"}), request.close)
+    def _dispatch(self, head: RequestHead, body: bytes) -> None:
+        if head.method != "POST":
+            self._write(*answer_json(405, {"error": "webhooks are POST requests"}), head.close)
             return
         try:
-            answer = self.receiver.handler(request)
+            answer = self.receiver.handler(head, body)
         except Exception:
-            log.exception("replay: the webhook handler failed on %s", request.path)
+            log.exception("replay: the webhook handler failed on %s", head.path)
             answer = answer_json(500, {"error": "the replay's client failed on this webhook"})
         if isinstance(answer, tuple):
-            self._write(*answer, request.close)
+            self._write(*answer, head.close)
             return
         self.busy = True
-        self.receiver.track(asyncio.ensure_future(self._finish(answer, request)))
+        self.receiver.track(asyncio.ensure_future(self._finish(answer, head)))
 
-    async def _finish(self, answer: Awaitable[Answer], request: WebhookRequest) -> None:
+    async def _finish(self, answer: Awaitable[Answer], head: RequestHead) -> None:
         try:
             status, body = await answer
         except Exception:
-            log.exception("replay: the webhook handler failed on %s", request.path)
+            log.exception("replay: the webhook handler failed on %s", head.path)
             status, body = answer_json(500, {"error": "the replay's client failed on this webhook"})
         self.busy = False
-        self._write(status, body, request.close)
+        self._write(status, body, head.close)
         self._serve()
 
     def _write(self, status: int, body: bytes, close: bool) -> None:
@@ -192,12 +222,13 @@ class WebhookReceiver:
         self.handler = handler
         self.url = ""
         self.connections: set[_Connection] = set()
+        self.heads: dict[bytes, RequestHead] = {}  # parsed heads by their bytes
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Future[None]] = set()
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> WebhookReceiver:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Connection(self), host, port, backlog=1024)
+        self._server = await loop.create_server(self.connection, host, port, backlog=1024)
         self.url = f"http://{host}:{self._server.sockets[0].getsockname()[1]}"
         return self
 
