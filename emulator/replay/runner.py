@@ -53,6 +53,8 @@ class ReplayOptions:
     # the built-in client's webhooks and API calls through loopback sockets instead of in-process
     # pipes: the same bytes, several times the CPU
     sockets: bool = False
+    # the process ends after this run (the CLI): its objects are left to the exit, not collected
+    process_ends: bool = False
 
 
 @dataclass(slots=True, repr=False)
@@ -92,18 +94,22 @@ def replay_settings(scenario: Scenario, options: ReplayOptions) -> Settings:
 
 async def replay(scenario: Scenario, options: ReplayOptions | None = None) -> ReplayResult:
     """Run `scenario` and check its expectations (twice, with `deterministic: true`)."""
-    with _collector():
-        return await _replay(scenario, options or ReplayOptions())
+    options = options or ReplayOptions()
+    with _collector(options.process_ends):
+        return await _replay(scenario, options)
 
 
 @contextlib.contextmanager
-def _collector() -> Iterator[None]:
+def _collector(process_ends: bool) -> Iterator[None]:
     """The garbage collector tuned for a run that allocates millions of short-lived objects
     next to a large heap that lives until the end (the legs, the delivery log, the events kept):
     what exists before the run is frozen out of every collection, and the youngest generation
     is collected every 50,000 allocations instead of 700, the older ones less often (each
     collection re-examines the survivors: 23 % of a 10,000-number replay's CPU before). The
-    threshold is restored afterwards and the frozen objects collectable again."""
+    thresholds are restored afterwards and the frozen objects made collectable again; when the
+    process ends with the run (the CLI), what it built is frozen instead: the full collection
+    the run has run up, and the interpreter's at exit, would walk millions of objects (over a
+    second for 100,000 numbers) to free memory the exit frees anyway."""
     old = gc.get_threshold()
     gc.collect()
     gc.freeze()
@@ -112,7 +118,10 @@ def _collector() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*old)
-        gc.unfreeze()
+        if process_ends:
+            gc.freeze()
+        else:
+            gc.unfreeze()
 
 
 async def _replay(scenario: Scenario, options: ReplayOptions) -> ReplayResult:
