@@ -13,6 +13,7 @@ opened through a socket: the same bytes either way.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
@@ -42,29 +43,35 @@ class _Answer:
         self.body = bytearray()
 
     def head(self, raw: bytes) -> None:
-        lines = raw.decode("latin-1").split("\r\n")
-        version, _, rest = lines[0].partition(" ")
-        if not version.startswith("HTTP/1.") or not rest[:3].isdigit():
-            raise ValueError(f"malformed status line: {lines[0][:80]!r}")
-        self.status = int(rest[:3])
-        fields: dict[str, str] = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            fields[name.strip().lower()] = value.strip()
-        connection = fields.get("connection", "").lower()
-        self.keep_alive = "close" not in connection and (
-            version != "HTTP/1.0" or "keep-alive" in connection
-        )
-        if "chunked" in fields.get("transfer-encoding", "").lower():
-            self.chunked = True
-        elif "content-length" in fields:
-            length = fields["content-length"]
-            if not length.isdigit():
-                raise ValueError(f"malformed Content-Length: {length[:40]!r}")
-            self.left = int(length)
-        elif self.status not in (204, 304) and not 100 <= self.status < 200:
-            self.until_close = True
-            self.keep_alive = False
+        self.status, self.keep_alive, self.chunked, self.until_close, self.left = _framing(raw)
+
+
+@functools.lru_cache(maxsize=256)
+def _framing(raw: bytes) -> tuple[int, bool, bool, bool, int]:
+    """(status, keep-alive, chunked, until close, body length) of an answer's head, kept for
+    the last few: the emulator's answers to one kind of call share their head but for `Date`,
+    which changes once a second."""
+    lines = raw.decode("latin-1").split("\r\n")
+    version, _, rest = lines[0].partition(" ")
+    if not version.startswith("HTTP/1.") or not rest[:3].isdigit():
+        raise ValueError(f"malformed status line: {lines[0][:80]!r}")
+    status = int(rest[:3])
+    fields: dict[str, str] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        fields[name.strip().lower()] = value.strip()
+    connection = fields.get("connection", "").lower()
+    keep_alive = "close" not in connection and (version != "HTTP/1.0" or "keep-alive" in connection)
+    if "chunked" in fields.get("transfer-encoding", "").lower():
+        return status, keep_alive, True, False, 0
+    if "content-length" in fields:
+        length = fields["content-length"]
+        if not length.isdigit():
+            raise ValueError(f"malformed Content-Length: {length[:40]!r}")
+        return status, keep_alive, False, False, int(length)
+    if status in (204, 304) or 100 <= status < 200:
+        return status, keep_alive, False, False, 0
+    return status, False, False, True, 0
 
 
 class _Connection(asyncio.Protocol):
