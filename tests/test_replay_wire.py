@@ -16,11 +16,13 @@ from aiohttp import web
 
 from emulator.config import Settings
 from emulator.replay.api import ApiClient, ApiDisconnected
+from emulator.replay.direct import DirectApi
 from emulator.replay.pipe import join
 from emulator.replay.receiver import Answer, RequestHead, WebhookReceiver
 from emulator.replay.report import report_json
-from emulator.replay.runner import ReplayOptions, replay
-from emulator.scenario import load_scenario
+from emulator.replay.runner import WIRES, ReplayOptions, replay
+from emulator.scenario import load_scenario, parse_scenario
+from emulator.scenario.loader import read_tree
 from emulator.testing.server import EmulatorServer
 from tests.conftest import until
 
@@ -448,7 +450,7 @@ async def test_the_dispatcher_reaches_a_local_receiver_without_a_socket() -> Non
     assert all(r.path == "/event" for r in handler.requests)
 
 
-# -- the replay over pipes and over sockets -------------------------------------------------------
+# -- the replay on every wire -------------------------------------------------------------------
 LIBRARY = Path(__file__).resolve().parent.parent / "scenarios"
 
 
@@ -461,15 +463,88 @@ LIBRARY = Path(__file__).resolve().parent.parent / "scenarios"
         ("stopped-campaign.yaml", {}),  # a stop at a virtual instant
     ],
 )
-async def test_pipes_and_sockets_give_the_same_run(name: str, assignments: dict[str, Any]) -> None:
-    scenario = load_scenario(LIBRARY / name, assignments)
+async def test_every_wire_gives_the_same_run(name: str, assignments: dict[str, Any]) -> None:
+    await _same_on_every_wire(load_scenario(LIBRARY / name, assignments))
+
+
+REFUSED = """
+version: 1
+seed: 3
+settings: {webhook_encryption: aes256}
+faults:
+  api:
+    - {route: "/play", status: 503, after_s: 0, for_s: 3600}
+client:
+  broadcasts:
+    - numbers: ["+919700000061", "+919700000062", "+919700000063"]
+      dialect: "2020"
+  reactions:
+    - on: connected
+      do:
+        - play: {text: "never heard", prompt_ref: "x"}
+    - on: disconnected
+      do: hangup
+expect:
+  completed: 1
+"""
+
+
+async def test_refused_calls_and_encrypted_webhooks_are_the_same_on_every_wire() -> None:
+    # every play answered 503 by an injected fault, every hang-up of a finished call 409: the
+    # client errors (status and JSON answer) and the decrypted events must not depend on the wire
+    result = await _same_on_every_wire(parse_scenario(read_tree(REFUSED, "r.yaml"), "r.yaml"))
+    statuses = sorted(e["status"] for e in result.facts.client_errors)
+    assert statuses == [409] * 3 + [503] * 3
+    assert all(isinstance(e["answer"], dict) for e in result.facts.client_errors)
+
+
+async def _same_on_every_wire(scenario: Any) -> Any:
     runs = [
-        await replay(scenario, ReplayOptions(timeout_s=60, keep_log=True, sockets=sockets))
-        for sockets in (False, True)
+        await replay(scenario, ReplayOptions(timeout_s=60, keep_log=True, wire=wire))
+        for wire in WIRES
     ]
-    piped, socketed = ([report_json(r), r.log_lines] for r in runs)
-    for report, _ in (piped, socketed):
+    seen = [(report_json(r), r.log_lines) for r in runs]
+    for report, _ in seen:
         del report["summary"]["wall_s"]
-    assert piped == socketed
+    assert seen[0] == seen[1] == seen[2]
     assert all(r.passed for r in runs)
     assert len(runs[0].log_lines) == runs[0].facts.recorder.total > 0
+    return runs[0]
+
+
+async def test_calls_go_over_http_when_aiohttp_builds_requests_otherwise(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(self: DirectApi, method: str, path: str, body: bytes) -> Any:
+        raise TypeError("RawRequestMessage() takes 11 arguments")
+
+    monkeypatch.setattr(DirectApi, "_request", refuse)
+    scenario = load_scenario(LIBRARY / "special-client-100k.yaml", {"count": 20})
+    result = await replay(scenario, ReplayOptions(timeout_s=60))
+    assert result.passed and result.facts.client_errors == []
+    warnings = [r.getMessage() for r in caplog.records if r.name == "emulator.replay"]
+    assert len(warnings) == 1 and "the client's calls go over HTTP" in warnings[0]
+
+
+async def test_a_direct_call_is_journalled_and_answered_like_one_over_http() -> None:
+    server = await EmulatorServer(Settings(settle_ms=0)).start()
+    headers = {"Authorization": server.auth_header, "Content-Type": "application/json"}
+    direct = DirectApi(server.http_server, headers)
+    over_http = ApiClient(server.url, headers)
+    try:
+        path = "/voice/v1/broadcast/nope/call/nope/play?x=1"
+        answers = [await api.request("PUT", path, b'{"text": "hi"}') for api in (direct, over_http)]
+        journal = await server.requests()
+    finally:
+        direct.close()
+        over_http.close()
+        await server.close()
+    assert answers[0] == answers[1] and answers[0][0] == 404
+    for row in journal:
+        del row["id"]
+    assert journal[0] == journal[1]
+    assert (journal[0]["method"], journal[0]["path"]) == (
+        "PUT",
+        "/voice/v1/broadcast/nope/call/nope/play",
+    )
+    assert journal[0]["body"] == {"text": "hi"}

@@ -1,24 +1,28 @@
 """The built-in client of a replay: creates the script's broadcasts, receives their webhooks and
-performs the reactions through the emulator's real HTTP API.
+performs the reactions through the emulator's API.
 
 Reactions run while the webhook that caused them is still being answered, so virtual time stands
 still until they are done. A `wait` answers the webhook and runs the rest of the actions from a
 timer on the virtual clock, holding an in-flight token while they run. Webhooks arrive at the
-receiver (`emulator.replay.receiver`), the reactions' API calls leave through keep-alive
-connections (`emulator.replay.api`): a webhook without a reaction is counted and answered without
-a task or an `await`.
+receiver (`emulator.replay.receiver`), through an in-process pipe unless the wire is `sockets`; a
+webhook without a reaction is counted and answered without a task or an `await`. The reactions'
+calls go to the emulator's application in this process (`emulator.replay.direct`: its middleware,
+routes and handlers, without HTTP framing), or with the `pipes` and `sockets` wires as HTTP over
+keep-alive connections (`emulator.replay.api`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
 
 from emulator.replay.api import ApiClient
+from emulator.replay.direct import DirectApi, DirectUnavailable
 from emulator.replay.match import BroadcastInfo, MatchIndex
 from emulator.replay.pipe import join
 from emulator.replay.receiver import Answer, RequestHead, answer_json
@@ -28,6 +32,8 @@ from emulator.testing.server import EmulatorServer
 from emulator.webhooks.crypto import decode_webhook
 
 __all__ = ["ClientError", "ScriptClient", "create_body"]
+
+log = logging.getLogger("emulator.replay")
 
 _API = "/voice/v1"
 _OK: Answer = (200, b'{"status": "ok"}')  # what every webhook is answered
@@ -95,7 +101,7 @@ class ScriptClient:
         server: EmulatorServer,
         reactions: tuple[Reaction, ...],
         recorder: EventRecorder,
-        in_process: bool = True,
+        wire: str = "direct",
     ) -> None:
         self.server = server
         self.em = server.emulator
@@ -103,14 +109,20 @@ class ScriptClient:
         self.recorder = recorder
         self.errors: list[dict[str, Any]] = []
         self.broadcast_ids: dict[str, str] = {}  # script name -> broadcast id
-        self.api = ApiClient(
-            server.url,
-            {"Authorization": server.auth_header, "Content-Type": "application/json"},
-            attach=self._attach if in_process else None,
-        )
+        self.wire = wire
+        self.api: ApiClient | DirectApi = self._api(wire)
         self._app_id = self.em.settings.app_id  # the key of encrypted webhooks
         self._bodies: dict[int, bytes] = {}  # id(action) -> its request body, encoded once
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def _api(self, wire: str) -> ApiClient | DirectApi:
+        """How reactions reach the API: straight into the application (`direct`), as HTTP
+        through in-process pipes (`pipes`) or through loopback sockets (`sockets`)."""
+        headers = {"Authorization": self.server.auth_header, "Content-Type": "application/json"}
+        if wire == "direct":
+            return DirectApi(self.server.http_server, headers)
+        attach = self._attach if wire == "pipes" else None
+        return ApiClient(self.server.url, headers, attach=attach)
 
     def _attach(self, protocol: asyncio.Protocol) -> None:
         join(protocol, self.server.http_server)
@@ -153,7 +165,7 @@ class ScriptClient:
     async def _checked(self, method: str, path: str, body: bytes, action: str) -> None:
         """One API call of a reaction; an answer other than 2xx is kept as a client error."""
         try:
-            status, raw = await self.api.request(method, path, body)
+            status, raw = await self._call(method, path, body)
         except (OSError, ValueError, TimeoutError) as exc:
             status, raw = 0, str(exc).encode()
         if not 200 <= status < 300:
@@ -167,6 +179,14 @@ class ScriptClient:
                     "virtual_time": self.em.clock.now_iso(),
                 }
             )
+
+    async def _call(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        try:
+            return await self.api.request(method, path, body)
+        except DirectUnavailable as exc:  # an aiohttp that builds requests otherwise: over HTTP
+            log.warning("replay: %s; the client's calls go over HTTP", exc)
+            self.api = self._api("pipes")
+            return await self.api.request(method, path, body)
 
     # -- webhooks ---------------------------------------------------------------------------
     def webhook(self, head: RequestHead, body: bytes) -> Answer | Awaitable[Answer]:

@@ -35,8 +35,9 @@ from emulator.testing.server import EmulatorServer
 if TYPE_CHECKING:  # the world the testing kit serves; only its public attributes are read
     from emulator.world import World
 
-__all__ = ["ReplayOptions", "ReplayResult", "replay", "replay_settings"]
+__all__ = ["WIRES", "ReplayOptions", "ReplayResult", "replay", "replay_settings"]
 
+WIRES = ("direct", "pipes", "sockets")
 _POLL_S = 0.01
 _STUCK_S = 1.0
 
@@ -50,9 +51,10 @@ class ReplayOptions:
     progress: TextIO | None = None  # where to draw a progress bar (stderr), or None
     keep_timeline: bool = False  # keep each number's events for the HTML page
     timeline_numbers: int = TIMELINE_NUMBERS  # numbers per broadcast drawn row by row
-    # the built-in client's webhooks and API calls through loopback sockets instead of in-process
-    # pipes: the same bytes, several times the CPU
-    sockets: bool = False
+    # how the built-in client and the emulator talk: "direct" (webhooks through in-process pipes,
+    # API calls handed straight to the application), "pipes" (both as HTTP through in-process
+    # pipes) or "sockets" (both through loopback sockets): the same run, the CPU of it differs
+    wire: str = "direct"
     # the process ends after this run (the CLI): its objects are left to the exit, not collected
     process_ends: bool = False
 
@@ -125,6 +127,8 @@ def _collector(process_ends: bool) -> Iterator[None]:
 
 
 async def _replay(scenario: Scenario, options: ReplayOptions) -> ReplayResult:
+    if options.wire not in WIRES:
+        raise ValueError(f"unknown wire {options.wire!r}: one of {', '.join(WIRES)}")
     if not scenario.broadcasts:
         raise ValueError(f"{scenario.source}: nothing to replay: client.broadcasts is empty")
     if not scenario.expect.deterministic:
@@ -193,7 +197,7 @@ async def _run(
         options.timeline_numbers,
     )
     reactions = () if options.app_url else scenario.reactions
-    client = ScriptClient(server, reactions, recorder, in_process=not options.sockets)
+    client = ScriptClient(server, reactions, recorder, wire=options.wire)
     receiver: WebhookReceiver | None = None
     wall0 = time.monotonic()
     try:
@@ -201,7 +205,7 @@ async def _run(
         if base_url is None:
             receiver = await WebhookReceiver(client.webhook).start("127.0.0.1", 0)
             base_url = receiver.url
-            if not options.sockets:
+            if options.wire != "sockets":
                 _deliver_in_process(em, receiver)
         try:
             await _create_all(scenario, client, em, base_url, groups)
