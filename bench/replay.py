@@ -108,8 +108,9 @@ def _lines(
         f"hold ({each})",
         f"yardstick, same run: `campaign.py` with {size:,} numbers (emulator and receiver in "
         f"separate processes, {yard['stats']['count']} webhooks, {yard['specials']} plays): "
-        f"**{yard_wall:.1f} s** from its create request to its completion event, peak RSS "
-        f"{median('peak', 1):.0f} MB → replay / campaign **{wall / yard_wall:.2f}x** "
+        f"**{yard_wall:.1f} s** from its create request to its completion event, CPU: emulator "
+        f"{median('emulator_cpu', 1):.1f} s, receiver {median('receiver_cpu', 1):.1f} s; peak "
+        f"RSS {median('peak', 1):.0f} MB → replay / campaign **{wall / yard_wall:.2f}x** "
         f"(start to exit), {median('own_wall', 0) / yard_wall:.2f}x (run to run)",
         f"load before: {before}; after: {load()}",
     ]
