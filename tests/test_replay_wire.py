@@ -548,3 +548,21 @@ async def test_a_direct_call_is_journalled_and_answered_like_one_over_http() -> 
         "/voice/v1/broadcast/nope/call/nope/play",
     )
     assert journal[0]["body"] == {"text": "hi"}
+
+
+async def test_direct_calls_go_on_when_the_server_closed_their_connection() -> None:
+    server = await EmulatorServer(Settings(settle_ms=0)).start()
+    direct = DirectApi(server.http_server, {"Authorization": server.auth_header})
+    try:
+        path = "/voice/v1/broadcast/nope"
+        first = await direct.request("GET", path)
+        old = direct._connection()
+        old.transport.close()  # as the server's keep-alive time-out would
+        await until(lambda: old.transport is None)
+        second = await direct.request("GET", path)
+        new = direct._protocol
+        assert new is not old and new.transport is not None and not new.transport.is_closing()
+    finally:
+        direct.close()
+        await server.close()
+    assert first == second and first[0] == 404
