@@ -37,7 +37,7 @@ def replay_argv(n: int | None) -> list[str]:
     """The command the README gives (`broadcast-emulator` if installed, else `python -m`)."""
     exe = shutil.which("broadcast-emulator")
     argv = [exe] if exe else [PY, "-m", "emulator"]
-    argv += ["replay", SCENARIO, "--no-progress"]
+    argv += ["replay", SCENARIO]  # as typed; its output is a file here, so no progress bar
     return argv + (["--set", f"count={n}"] if n is not None else [])
 
 
