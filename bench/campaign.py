@@ -70,18 +70,13 @@ def run(base: str, receiver: str, body: dict[str, Any], timeout_s: float) -> dic
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--numbers", type=int, default=100_000)
-    parser.add_argument("--special-every", type=int, default=10)
-    parser.add_argument("--settle-ms", default="20", help="the emulator's --settle-ms")
-    parser.add_argument("--quick", action="store_true", help="300 numbers (smoke test)")
-    args = parser.parse_args()
-    n = 300 if args.quick else args.numbers
-    with start_emulator("--settle-ms", args.settle_ms) as emu:
+def measure(n: int, special_every: int = 10, settle_ms: str = "20") -> dict[str, Any]:
+    """One campaign of `n` numbers in a fresh emulator and receiver (both their own processes);
+    the figures, after checking what was measured."""
+    with start_emulator("--settle-ms", settle_ms) as emu:
         base = emu.match[1]
         idle = rss_mb(emu.pid)
-        special = ("--special-every", str(args.special_every), "--api", base, "--auth", AUTH)
+        special = ("--special-every", str(special_every), "--api", base, "--auth", AUTH)
         with start_receiver(*special) as rcv:
             body = create_body(rcv.match[1], [number(i) for i in range(n)])
             result = run(base, rcv.match[1], body, timeout_s=1800.0)
@@ -90,22 +85,42 @@ def main() -> None:
         emulator_cpu = cpu_s(emu.pid)
     stats, done = result["stats"], result["completion"]
     assert done["resultset"]["successfull_calls"] == n, done["resultset"]
-    assert stats["plays"] == n // args.special_every and not stats["play_errors"], stats
-    specials = n // args.special_every
+    assert stats["plays"] == n // special_every and not stats["play_errors"], stats
+    specials = n // special_every
     # per call: initiated, ringing, connected, play initiated, playfinished, disconnected; a special
     # call's prompt replaces the first one (one more play initiated); and the broadcast's two events
     expected = 2 + 6 * n + specials
     assert stats["count"] == expected, f"{stats['count']} webhooks, expected {expected}"
+    return {
+        **result,
+        "idle": idle,
+        "peak": peak,
+        "emulator_cpu": emulator_cpu,
+        "receiver_cpu": receiver_cpu,
+        "specials": specials,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--numbers", type=int, default=100_000)
+    parser.add_argument("--special-every", type=int, default=10)
+    parser.add_argument("--settle-ms", default="20", help="the emulator's --settle-ms")
+    parser.add_argument("--quick", action="store_true", help="300 numbers (smoke test)")
+    args = parser.parse_args()
+    n = 300 if args.quick else args.numbers
+    m = measure(n, args.special_every, args.settle_ms)
+    count, peak, idle = m["stats"]["count"], m["peak"], m["idle"]
     lines = [
         f"{n} numbers, every {args.special_every}th answered call played the special prompt "
-        f"({specials} plays through the API): wall **{result['wall']:.1f} s**, "
-        f"{stats['count']} webhooks at **{result['webhooks_per_s']:.0f}/s**, "
+        f"({m['specials']} plays through the API): wall **{m['wall']:.1f} s**, "
+        f"{count} webhooks at **{m['webhooks_per_s']:.0f}/s**, "
         f"peak RSS **{peak:.0f} MB** (idle {idle:.0f} MB), virtual duration "
-        f"{result['virtual_s']:.0f} s ({load()})",
-        f"the create request took {result['create_s']:.2f} s; "
+        f"{m['virtual_s']:.0f} s ({load()})",
+        f"the create request took {m['create_s']:.2f} s; "
         f"memory per leg ≈ {(peak - idle) * 1024 / n:.2f} KB (peak - idle, over {n} legs); CPU "
-        f"per webhook: emulator {emulator_cpu / stats['count'] * 1e6:.0f} µs, receiver "
-        f"{receiver_cpu / stats['count'] * 1e6:.0f} µs",
+        f"per webhook: emulator {m['emulator_cpu'] / count * 1e6:.0f} µs, receiver "
+        f"{m['receiver_cpu'] / count * 1e6:.0f} µs",
     ]
     append_results("Campaign (vendor example, every 10th call a special prompt)", lines, args.quick)
 

@@ -94,6 +94,7 @@ def _run_replay(args: argparse.Namespace) -> int:
         keep_log=args.events is not None,
         progress=sys.stderr if show else None,
         keep_timeline=args.html is not None,
+        process_ends=True,
     )
     if args.app_url:
         print(f"replay: webhooks go to {args.app_url}", file=sys.stderr)

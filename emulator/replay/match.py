@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from emulator.scenario.model import EventMatch, FieldTest
 from emulator.testing.sink import event_name
 
-__all__ = ["MISSING", "BroadcastInfo", "Matcher", "compile_match", "event_number", "read_key"]
+__all__ = [
+    "MISSING",
+    "BroadcastInfo",
+    "MatchIndex",
+    "Matcher",
+    "compile_match",
+    "event_number",
+    "read_key",
+]
 
 Payload = dict[str, Any]
 MISSING: Any = object()
@@ -123,3 +131,45 @@ def compile_match(match: EventMatch) -> Matcher:
         return position != 0 and position % every == 0
 
     return matches
+
+
+_T = TypeVar("_T")
+_GATES = ("state", "playstate")  # the fields most filters test first: an event has one of them
+_MAX_KINDS = 1024  # distinct (state, playstate) pairs remembered
+
+
+def _gate(match: EventMatch) -> tuple[str, frozenset[Any]] | None:
+    """The values `state` or `playstate` must have for `match` to hold, if it says so."""
+    for test in match.tests:
+        if test.key in _GATES and test.op == "equals":
+            return test.key, frozenset(loose(v) for v in test.values)
+    return None
+
+
+class MatchIndex(Generic[_T]):
+    """Filters, each with a value, sorted out by the `state` and `playstate` they need: for an
+    event, `candidates` are the entries that may match it, in their given order (each still to
+    be tried in full). Most events of a large run are ones no filter is about (`ringing`,
+    `initiated`...): those try none."""
+
+    def __init__(self, entries: Sequence[tuple[EventMatch, _T]]) -> None:
+        self.entries = tuple((compile_match(m), value, _gate(m)) for m, value in entries)
+        self._kinds: dict[tuple[Any, Any], tuple[tuple[Matcher, _T], ...]] = {}
+
+    def candidates(self, payload: Payload) -> tuple[tuple[Matcher, _T], ...]:
+        kind = (_loose_field(payload, "state"), _loose_field(payload, "playstate"))
+        found = self._kinds.get(kind)
+        if found is None:
+            if len(self._kinds) >= _MAX_KINDS:
+                self._kinds.clear()
+            found = self._kinds[kind] = tuple(
+                (matches, value)
+                for matches, value, gate in self.entries
+                if gate is None or kind[_GATES.index(gate[0])] in gate[1]
+            )
+        return found
+
+
+def _loose_field(payload: Payload, key: str) -> Any:
+    value = payload.get(key, MISSING)
+    return MISSING if value is MISSING else loose(value)

@@ -16,14 +16,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from emulator.replay.match import (
-    MISSING,
-    BroadcastInfo,
-    Matcher,
-    compile_match,
-    event_number,
-    read_key,
-)
+from emulator.replay.match import MISSING, BroadcastInfo, MatchIndex, event_number, read_key
 from emulator.scenario.model import MatchExpectation
 from emulator.testing.sink import event_name
 
@@ -112,10 +105,9 @@ class EventRecorder:
         self.broadcasts: dict[str, BroadcastInfo] = {}
         self.by_name: Counter[str] = Counter()
         self.total = 0
-        self.counted: tuple[tuple[Matcher, MatchExpectation], ...] = tuple(
-            (compile_match(entry.match), entry) for entry in counted
-        )
         self.stats = [MatchStats(entry.distinct) for entry in counted]
+        pairs = zip(counted, self.stats, strict=True)
+        self.counted = MatchIndex([(entry.match, (entry, stats)) for entry, stats in pairs])
         self.last_completion_ms: int | None = None  # virtual arrival of the last completion
         self.completions = 0
         self.timeline = Timeline(timeline_numbers) if keep_timeline else None
@@ -147,9 +139,9 @@ class EventRecorder:
         name = event_name(payload)
         self.by_name[name] += 1
         info = self.info(payload)
-        for i, (matches, entry) in enumerate(self.counted):
+        for matches, (entry, stats) in self.counted.candidates(payload):
             if matches(payload, info):
-                self._matched(self.stats[i], entry, payload, info)
+                self._matched(stats, entry, payload, info)
         per_call = payload.get("voice_id") is not None
         if not per_call and name != "initiated":
             self.completions += 1

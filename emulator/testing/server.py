@@ -63,6 +63,13 @@ class EmulatorServer(EmulatorClient):
         return self._app[EMULATOR]
 
     @property
+    def http_server(self) -> web.Server:
+        """The aiohttp protocol factory that serves this emulator's connections: one made from it
+        without a socket (the replay's in-process pipe) is served like any other."""
+        assert self._runner is not None and self._runner.server is not None, "not started"
+        return self._runner.server
+
+    @property
     def projects(self) -> Projects:
         assert self._app is not None, "emulator not started"
         return self._app[PROJECTS]

@@ -9,6 +9,7 @@ status; the connection is closed, never reused.
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 
 __all__ = ["MAX_ANSWER", "Connection", "Disconnected", "Response"]
@@ -43,36 +44,48 @@ class Response:
 
     def head(self, raw: bytes) -> bool:
         """Read a response head; False for an interim (1xx) answer that a final one follows."""
-        lines = raw.decode("latin-1").split("\r\n")
-        version, _, rest = lines[0].partition(" ")
-        code = rest[:3]
-        if not version.startswith("HTTP/1.") or not code.isdigit():
-            raise ValueError(f"malformed status line: {lines[0][:80]!r}")
-        self.status = int(code)
-        if 100 <= self.status < 200:
-            return False
-        fields: dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if sep:
-                fields[name.strip().lower()] = value.strip()
-        connection = fields.get("connection", "").lower()
-        self.keep_alive = "close" not in connection and (
-            version != "HTTP/1.0" or "keep-alive" in connection
-        )
-        self.location = fields.get("location")
-        if self.status in (204, 304):
-            return True
-        if "chunked" in fields.get("transfer-encoding", "").lower():
-            self.chunked = True
-        elif "content-length" in fields:
-            self.body_left = int(fields["content-length"])
-            if self.body_left < 0:
-                raise ValueError("negative Content-Length")
-        else:
-            self.until_close = True
-            self.keep_alive = False
-        return True
+        (
+            self.status,
+            self.keep_alive,
+            self.chunked,
+            self.until_close,
+            self.body_left,
+            self.location,
+        ) = _framing(raw)
+        return not 100 <= self.status < 200
+
+
+@functools.lru_cache(maxsize=256)
+def _framing(raw: bytes) -> tuple[int, bool, bool, bool, int, str | None]:
+    """(status, keep-alive, chunked, until close, body length, Location) of a response head.
+    Kept for the last few heads: a receiver answers every webhook with the same bytes, or
+    nearly (its `Date` changes once a second), and parsing them again cost 2-3 us per webhook."""
+    lines = raw.decode("latin-1").split("\r\n")
+    version, _, rest = lines[0].partition(" ")
+    code = rest[:3]
+    if not version.startswith("HTTP/1.") or not code.isdigit():
+        raise ValueError(f"malformed status line: {lines[0][:80]!r}")
+    status = int(code)
+    if 100 <= status < 200:
+        return status, True, False, False, 0, None
+    fields: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            fields[name.strip().lower()] = value.strip()
+    connection = fields.get("connection", "").lower()
+    keep_alive = "close" not in connection and (version != "HTTP/1.0" or "keep-alive" in connection)
+    location = fields.get("location")
+    if status in (204, 304):
+        return status, keep_alive, False, False, 0, location
+    if "chunked" in fields.get("transfer-encoding", "").lower():
+        return status, keep_alive, True, False, 0, location
+    if "content-length" in fields:
+        length = int(fields["content-length"])
+        if length < 0:
+            raise ValueError("negative Content-Length")
+        return status, keep_alive, False, False, length, location
+    return status, False, False, True, 0, location
 
 
 class Connection(asyncio.Protocol):

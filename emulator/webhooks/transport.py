@@ -30,7 +30,9 @@ place (CONTRACT §6, §11):
   in the URL, and `Content-Length`; the head is built once per URL and headers.
 
 The pool is shareable: several dispatchers (one per project) may post through one `Transport`;
-whoever created it closes it.
+whoever created it closes it. A receiver in the emulator's own process (the replay's built-in
+client) can be reached without a socket: `local[(host, port)]` attaches a new connection's
+protocol to it in memory instead.
 """
 
 from __future__ import annotations
@@ -47,13 +49,15 @@ from emulator.webhooks.delivery import redact_url
 from emulator.webhooks.http1 import Connection, Disconnected, Response
 from emulator.webhooks.targets import Listener, Target, parse_target
 
-__all__ = ["Result", "Transport"]
+__all__ = ["Attach", "Result", "Transport"]
 
 log = logging.getLogger("emulator.webhooks")
 
 _MAX_TARGETS = 1024  # distinct URLs remembered (a run sends to a handful)
 _UNREACHABLE_ERRNO = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN})
 _Key = tuple[str, str, int, bool]  # scheme, host, port, verify
+# joins a new client protocol to a receiver in this process (it calls `connection_made` itself)
+Attach = Callable[[asyncio.Protocol], object]
 
 
 class Result(NamedTuple):
@@ -107,6 +111,9 @@ class Transport:
         self._warned: set[str] = set()
         self._answers: dict[int, Result] = {}  # one Result per status seen (at most 1,000)
         self.opened = 0  # connections opened so far (reuse shows as few)
+        # plain http:// receivers in this process, by (host, port), reached without a socket
+        # (the replay's built-in client registers its receiver here)
+        self.local: dict[tuple[str, int], Attach] = {}
 
     # -- targets ------------------------------------------------------------------------------
     def target(self, url: str) -> Target | str:
@@ -214,6 +221,12 @@ class Transport:
 
     # -- connections --------------------------------------------------------------------------
     async def _open(self, target: Target, key: _Key, deadline: float) -> Connection:
+        attach = self.local.get((target.host, target.port)) if target.scheme == "http" else None
+        if attach is not None:  # a receiver in this process: joined in memory, no socket
+            conn = Connection()
+            attach(conn)
+            self.opened += 1
+            return conn
         loop = asyncio.get_running_loop()
         tls = self._context(key[3]) if target.scheme == "https" else None
         async with asyncio.timeout(max(0.0, deadline - self._monotonic())):
