@@ -253,6 +253,7 @@ async def firefox(puppeteer_dir: Path, tmp_path: Path) -> AsyncIterator[Firefox]
 
 # -- the tests ---------------------------------------------------------------------------------
 NAME_W, AXIS_H, ROW_H = 190, 26, 24  # the timeline's layout (emulator/console/static/paint.js)
+EVENTS = "#call table[aria-label='events sent to the app']"
 FOCUS = (
     "(() => { const a = document.activeElement; return a === document.body ? 'nothing' : "
     "`${a.getAttribute('aria-label') || a.textContent.trim()} in "
@@ -358,6 +359,52 @@ async def test_in_firefox_a_broadcast_appears_live_and_a_person_answers_presses_
     title = await firefox.eval(f"{q('#call .trigger-hangup')}.title")
     assert title and title != "hang up", title  # disabled, saying why
     assert f"/b/{created['broadcast_id']}/c/" in await firefox.eval("location.hash")
+    await firefox.assert_clean()
+
+
+async def test_in_firefox_a_person_plays_the_callee_with_the_keyboard_alone(
+    start_emulator: StartEmulator, receiver: Receiver, firefox: Firefox
+) -> None:
+    """The call panel redraws on every event of its call: the focus stays on its buttons; and
+    the page hears from the stream when the call starts waiting for a person."""
+    emu = await start_emulator(clock="manual")
+    number = "+15550000009"
+    await firefox.open_console(emu.url)
+    await emu.api.create([number], receiver, action_on_connect=MENU)
+    await emu.api.advance(2)
+    await firefox.shows("#waiting-list", "waiting for: answer")
+    await firefox.eval("document.activeElement.blur(), true")
+    await tab_to(firefox, f"open the call to {number}", "waiting-list", stay=False)
+    await firefox.press("Enter")
+    await firefox.shows("#call-title", number)
+    await tab_to(firefox, "answer", "call", stay=False)  # on through the page to the panel
+    await firefox.press("Enter")
+    await until(lambda: ("connected", None) in events(receiver, number))
+    await firefox.wait(f"{q('#call .trigger-answer')}.disabled")  # redrawn: answered
+    assert (await firefox.eval(FOCUS)) == "hang up in call"  # the next button that can act
+    # every webhook so far is delivered and shown: from here only the stream's "waiting"
+    # message tells the page that the menu now waits for a person
+    await until(lambda: ("initiated", None) in events(receiver, number)[3:])
+    await firefox.wait(f"{q(EVENTS)}?.textContent.split('✓ delivered').length === 5")
+    voice_id = (await firefox.eval("location.hash")).rsplit("/c/", 1)[1]
+    for _ in range(12):  # the prompt plays (the clock moves by the API here, not the page)
+        call = await emu.api.control("GET", f"/calls/{voice_id}")
+        if "press" in call["allowed"]:
+            break
+        await emu.api.advance(1)
+    await firefox.shows("#waiting-list", "waiting for: press")
+    await firefox.wait(f"!{button('#call', 'press 1')}.disabled")
+    assert (await firefox.eval(FOCUS)) == "hang up in call"
+    await tab_to(firefox, "press 1", "call", back=True)
+    await firefox.press("Enter")
+    await until(lambda: digit_collected(receiver) is not None)
+    assert (digit_collected(receiver) or {})["digit"] == "1"
+    await firefox.wait(f"{button('#call', 'press 1')}.disabled")
+    await tab_to(firefox, "hang up", "call")
+    await firefox.press("Enter")
+    await until(lambda: ("disconnected", "callee-hangup") in events(receiver, number))
+    await firefox.shows("#call", "callee-hangup")
+    await firefox.wait("document.activeElement.closest('#call') !== null")
     await firefox.assert_clean()
 
 
