@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 from conftest import Receiver, StartEmulator, until
 from console_browser import missing
+from console_fake import FakeBackend
 
 # the puppeteer-core release made for Firefox 140, the ESR that Debian ships: later releases send
 # BiDi commands that 140 does not know (emulation.setScreenOrientationOverride, from setViewport)
@@ -445,7 +446,7 @@ async def test_in_firefox_tab_reaches_the_buttons_and_the_keys_work(
     await firefox.assert_clean()
 
 
-async def test_in_firefox_the_timeline_is_drawn_and_answers_the_pointer(
+async def test_in_firefox_the_timeline_is_drawn_answers_the_pointer_and_survives_a_reload(
     start_emulator: StartEmulator, receiver: Receiver, firefox: Firefox
 ) -> None:
     emu = await start_emulator(clock="manual")
@@ -466,8 +467,20 @@ async def test_in_firefox_the_timeline_is_drawn_and_answers_the_pointer(
     await firefox.wait(f"!{q('.tl-tip')}.hidden")
     tip = await firefox.eval(f"{q('.tl-tip')}.textContent")
     assert "+15550000101" in tip and "attempt 1" in tip, tip
-    # a click on the second row opens its call
+    # a click on the second row opens its call; a reload (the modules revalidated from the
+    # cache) opens it again from the address, and leaves no error behind
     await firefox.send("clickAt", x=x, y=box["top"] + AXIS_H + ROW_H * 1.5)
+    await firefox.shows("#call-title", "+15550000002")
+    await firefox.send("reload")
+    await firefox.wait("document.body.dataset.ready === 'true'")
+    await firefox.shows("#call-title", "+15550000002")
+    await firefox.wait("window.__console.timeline.rowAt(2) !== undefined")
+    assert await firefox.eval("window.__console.timeline.selected") == 1
+    # away to another page and back: the same, with its stream live again
+    await firefox.send("goto", url="about:blank")
+    await firefox.send("back")
+    await firefox.wait("document.body.dataset.ready === 'true'")
+    await firefox.shows("#stream-status", "live")
     await firefox.shows("#call-title", "+15550000002")
     await firefox.assert_clean()
 
@@ -494,6 +507,25 @@ async def test_in_firefox_a_10000_number_broadcast_loads_and_stays_responsive(
     assert nodes < 5000, nodes  # never one DOM node per number or event
     assert await firefox.eval(shown("canvas.tl-lanes"))  # aggregate lanes per state
     await firefox.assert_clean()
+
+
+async def test_in_firefox_a_dropped_stream_is_marked_and_the_page_reconnects(
+    firefox: Firefox,
+) -> None:
+    """Against the stand-in backend, which can end the stream on demand: Firefox's EventSource
+    comes back by itself and the page says it dropped and came back."""
+    fake = await FakeBackend(numbers=30).start()
+    try:
+        await firefox.open_console(fake.url)
+        fake.drop_streams()
+        await firefox.shows("#stream-log", "stream dropped")
+        await firefox.shows("#stream-log", "stream reconnected")
+        await firefox.shows("#stream-status", "live")
+        assert fake.opened == 2
+        seen = await firefox.report()
+        assert not seen["errors"] + seen["http"], seen
+    finally:
+        await fake.close()
 
 
 def declarations(css: str) -> list[tuple[list[str], list[tuple[str, str]]]]:

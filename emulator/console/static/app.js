@@ -485,6 +485,22 @@ function wireControls() {
     if (e.key === "Escape" && state.voiceId) navigate({ voice: null });
   });
   window.addEventListener("hashchange", () => applyRoute().catch(showError));
+  // Firefox reports an event stream still open when the page goes (a reload, a link) as an
+  // error in its console ("The connection to … was interrupted while the page was loading"):
+  // the page closes it first (before the browser stops the page's requests, which is before
+  // pagehide), and opens it again if the browser brings the page back from its cache
+  const reopen = () => {
+    if (stream.source || !state.app) return;
+    stream.open(state.app);
+    reloadAll().catch(showError);
+  };
+  window.addEventListener("beforeunload", () => {
+    stream.close();
+    setTimeout(reopen, 1000); // runs only if the page stayed (a navigation that did not happen)
+  });
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) reopen();
+  });
 }
 
 function showError(error) {
