@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,10 @@ from console_fake import FakeBackend
 # the puppeteer-core release made for Firefox 140, the ESR that Debian ships: later releases send
 # BiDi commands that 140 does not know (emulation.setScreenOrientationOverride, from setViewport)
 PUPPETEER = "24.14.0"
-CACHE = Path(__file__).resolve().parent / ".cache" / "puppeteer"
-SCRIPT = Path(__file__).resolve().with_name("console_firefox.mjs")
-STYLE = Path(__file__).resolve().parents[1] / "emulator" / "console" / "static" / "style.css"
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "tests" / ".cache" / "puppeteer"
+SCRIPT = ROOT / "tests" / "console_firefox.mjs"
+STYLE = ROOT / "emulator" / "console" / "static" / "style.css"
 MENU = {"play": {"text": "Press one for sales", "dtmf": True, "prompt_ref": "menu"}}
 ANSWER_TIMEOUT_S = 90.0  # one command of the driver, launch included, on a busy machine
 ANSWER_BYTES = 64 * 1024 * 1024  # one answer line (a report lists every request of the page)
@@ -100,8 +102,9 @@ def ensure_puppeteer() -> Path:
             except subprocess.TimeoutExpired:
                 missing(f"`npm install puppeteer-core@{PUPPETEER}` took over 300 s")
             if done.returncode != 0 or installed_version() != PUPPETEER:
-                last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-                missing(f"`npm install puppeteer-core@{PUPPETEER}` failed: {last}")
+                lines = [x for x in done.stderr.splitlines() if "complete log" not in x]
+                said = "; ".join(x.strip() for x in lines[:3]) or "no output"
+                missing(f"`npm install puppeteer-core@{PUPPETEER}` failed: {said}")
     return CACHE
 
 
@@ -240,7 +243,7 @@ async def firefox(puppeteer_dir: Path, tmp_path: Path) -> AsyncIterator[Firefox]
     }
     with log.open("wb") as errors:
         proc = await asyncio.create_subprocess_exec(
-            "node", str(SCRIPT), env=env, cwd=tmp_path,
+            shutil.which("node") or "node", str(SCRIPT), env=env, cwd=tmp_path,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=errors,
             limit=ANSWER_BYTES,
         )  # fmt: skip
@@ -574,3 +577,44 @@ async def test_in_firefox_with_a_token_the_modules_style_and_stream_all_load(
     assert await firefox.eval(f"{REFUSED}({js(rules)})") == []
     assert await firefox.eval("document.styleSheets[0].cssRules.length") == len(rules)
     await firefox.assert_clean()
+
+
+# -- without a browser -------------------------------------------------------------------------
+def test_ci_installs_firefox_and_requires_the_browser_tests() -> None:
+    lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    text = "\n".join(lines)
+    assert "apt-get install -y" in text and "firefox-esr" in text
+    assert text.index("BROADCAST_EMULATOR_BROWSER_TESTS=required") < text.index(lines[-1])
+    assert "tests/.cache/" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+@pytest.mark.parametrize(
+    ("cause", "reason"),
+    [
+        ("firefox", "no Firefox found (apt-get install -y firefox-esr)"),
+        ("node", "Node.js 18 or newer is needed to drive Firefox"),
+    ],
+)
+@pytest.mark.parametrize(("required", "outcome"), [("", "1 skipped"), ("required", "1 error")])
+def test_without_firefox_or_node_the_firefox_tests_skip_unless_required(
+    cause: str, reason: str, required: str, outcome: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BROADCAST_EMULATOR_")}
+    env["BROADCAST_EMULATOR_BROWSER_TESTS"] = required
+    if cause == "firefox":
+        env["BROADCAST_EMULATOR_FIREFOX"] = "/nonexistent/firefox"
+    else:  # a Firefox, but no node on the PATH
+        env["BROADCAST_EMULATOR_FIREFOX"] = sys.executable  # any file: it is never started
+        env["PATH"] = str(Path(sys.executable).parent)
+    test = ["tests/test_console_firefox.py", "-k", "dropped_stream"]
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-rsf", *test],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert outcome in run.stdout, run.stdout
+    assert (run.returncode != 0) == bool(required)  # required: the run fails, never skips
+    assert reason in run.stdout, run.stdout
