@@ -5,7 +5,7 @@
 // view follows the hash, so a reload or a link in a bug report opens the same call.
 
 import { api, projectPath, ApiError } from "./api.js";
-import { h, fill, $, throttle } from "./dom.js";
+import { h, fill, keepFocus, $, throttle } from "./dom.js";
 import { clockTime, count, ms } from "./format.js";
 import { Stream } from "./stream.js";
 import { Timeline } from "./timeline.js";
@@ -149,10 +149,11 @@ function receive(msg) {
     // falls through: a request on a call changes its timeline and panel
     case "call":
     case "webhook":
+    case "waiting": // a call starts or stops waiting for a person: its buttons change
       if (msg.type === "webhook") deliveries.changed();
       if (msg.broadcast_id && msg.broadcast_id === state.broadcast) timelineSoon();
       if (msg.voice_id && msg.voice_id === state.voiceId) callSoon();
-      if (msg.type === "call") waitingSoon();
+      if (msg.type === "call" || msg.type === "waiting") waitingSoon();
       break;
     default:
       break;
@@ -307,7 +308,7 @@ function renderBroadcastList() {
 
 function renderBroadcastItem(b) {
   const old = document.querySelector(`#broadcast-list li[data-id="${CSS.escape(b.broadcast_id)}"]`);
-  if (old) old.replaceWith(broadcastItem(b, b.broadcast_id === state.broadcast, openFromList));
+  if (old) keepFocus(old.parentElement, () => old.replaceWith(broadcastItem(b, b.broadcast_id === state.broadcast, openFromList)));
 }
 
 function openFromList(id) {
@@ -484,6 +485,22 @@ function wireControls() {
     if (e.key === "Escape" && state.voiceId) navigate({ voice: null });
   });
   window.addEventListener("hashchange", () => applyRoute().catch(showError));
+  // Firefox reports an event stream still open when the page goes (a reload, a link) as an
+  // error in its console ("The connection to … was interrupted while the page was loading"):
+  // the page closes it first (before the browser stops the page's requests, which is before
+  // pagehide), and opens it again if the browser brings the page back from its cache
+  const reopen = () => {
+    if (stream.source || !state.app) return;
+    stream.open(state.app);
+    reloadAll().catch(showError);
+  };
+  window.addEventListener("beforeunload", () => {
+    stream.close();
+    setTimeout(reopen, 1000); // runs only if the page stayed (a navigation that did not happen)
+  });
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) reopen();
+  });
 }
 
 function showError(error) {

@@ -34,6 +34,7 @@ export function broadcastItem(b, selected, onOpen) {
       {
         type: "button",
         class: "broadcast-item",
+        dataset: { focus: "broadcast" }, // its label changes with its counts
         "aria-current": selected ? "true" : null,
         "aria-label": `${b.application_name || "broadcast"} ${b.state}: ${text}`,
         onclick: () => onOpen(b.broadcast_id),

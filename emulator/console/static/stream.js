@@ -6,7 +6,8 @@
 
 import { api } from "./api.js";
 
-const TYPES = ["hello", "request", "call", "webhook", "broadcast", "clock", "dropped"];
+// every type the stream sends (docs/inspection.md): EventSource hears only the named ones
+const TYPES = ["hello", "request", "call", "webhook", "broadcast", "clock", "waiting", "dropped"];
 const PAUSE_BUFFER = 5000; // more than this while paused: resume reloads instead of replaying
 
 export class Stream {
