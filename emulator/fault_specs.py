@@ -24,13 +24,22 @@ refused with a message naming `route` and `path_regex`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from emulator.fault_values import (
+    OLD_WINDOW,
+    FaultSpecError,
+    read_flag,
+    read_number,
+    read_regex,
+    read_status,
+    read_times,
+    read_window,
+)
 from emulator.faults import ApiFault, FaultBook, WebhookFault
 
 __all__ = [
@@ -54,7 +63,6 @@ KINDS = ("api", "webhook")
 _SHARED = ("status", "delay_s", "times", "after_s", "for_s", "probability", "kind")
 API_KEYS = ("method", "route", "path_regex", "retry_after_s", *_SHARED)
 WEBHOOK_KEYS = ("url", "timeout", "refuse", *_SHARED)
-_OLD_WINDOW = ("from_s", "until_s")
 _TAIL = re.compile(
     r"^(?P<effect>.+?)(?:x(?P<times>\d+))?(?:@(?P<after>[\d.]+)(?:\+(?P<for>[\d.]+))?)?$"
 )
@@ -115,10 +123,6 @@ class FaultSpec:
         )  # fmt: skip
 
 
-class FaultSpecError(argparse.ArgumentTypeError, ValueError):
-    """A fault that cannot be built; the message names the key (argparse shows it for flags)."""
-
-
 def route_regex(route: str) -> str | None:
     """`/broadcast/{id}` → a regex matching request paths that end with that route."""
     route = route.strip()
@@ -136,78 +140,6 @@ def route_regex(route: str) -> str | None:
     return "".join(out) + "/?$"
 
 
-# -- scalar readers -------------------------------------------------------------------------
-def _float(value: Any, key: str, low: float = 0.0, high: float = 10.0**9) -> float:
-    if isinstance(value, bool):
-        raise FaultSpecError(f"{key} must be a number")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise FaultSpecError(f"{key} must be a number, not {value!r}") from None
-    if not low <= number <= high:
-        raise FaultSpecError(f"{key} must be between {low:g} and {high:g}")
-    return number
-
-
-def _status(value: Any, key: str = "status") -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise FaultSpecError(f"{key} must be an HTTP status")
-    try:
-        status = int(value)
-    except ValueError:
-        raise FaultSpecError(f"{key} must be an HTTP status, not {value!r}") from None
-    if not 100 <= status <= 599:
-        raise FaultSpecError(f"{key} must be between 100 and 599")
-    return status
-
-
-def _regex(value: Any, key: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise FaultSpecError(f"{key} must be a string")
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise FaultSpecError(f"{key}: bad regular expression: {exc}") from None
-    return value
-
-
-def _flag(value: Any, key: str) -> bool:
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise FaultSpecError(f"{key} must be true or false")
-    return value
-
-
-def _times(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise FaultSpecError("times must be a whole number >= 0")
-    return value
-
-
-def _window(spec: Mapping[str, Any]) -> tuple[float, float | None]:
-    """(after_s, for_s), from `after_s` / `for_s` or the older `from_s` / `until_s`."""
-    old = [k for k in _OLD_WINDOW if spec.get(k) is not None]
-    new = [k for k in ("after_s", "for_s") if spec.get(k) is not None]
-    if old and new:
-        raise FaultSpecError(f"give the window as after_s/for_s, not both {new[0]} and {old[0]}")
-    if old:
-        start = _float(spec.get("from_s", 0), "from_s")
-        if spec.get("until_s") is None:
-            return start, None
-        end = _float(spec["until_s"], "until_s")
-        if end < start:
-            raise FaultSpecError("until_s must not be before from_s")
-        return start, end - start
-    after = _float(spec.get("after_s", 0), "after_s")
-    length = None if spec.get("for_s") is None else _float(spec["for_s"], "for_s")
-    return after, length
-
-
 # -- the object form ------------------------------------------------------------------------
 def _check_keys(kind: str, spec: Mapping[str, Any]) -> None:
     if "path" in spec:
@@ -217,7 +149,7 @@ def _check_keys(kind: str, spec: Mapping[str, Any]) -> None:
     for key in spec:
         if not isinstance(key, str):
             raise FaultSpecError(f"fault keys must be strings, not {key!r}")
-        if key in known or key in _OLD_WINDOW:
+        if key in known or key in OLD_WINDOW:
             continue
         if key in other:
             raise FaultSpecError(f"{key} does not apply to {kind} faults ({_HINTS[key]})")
@@ -232,16 +164,16 @@ def fault_spec(kind: str, spec: Any) -> FaultSpec:
     if not isinstance(spec, Mapping):
         raise FaultSpecError(f"an {kind} fault must be an object or a compact string")
     _check_keys(kind, spec)
-    status = None if spec.get("status") is None else _status(spec["status"])
-    delay = _float(spec.get("delay_s", 0), "delay_s", 0, _MAX_DELAY_S)
-    after, length = _window(spec)
+    status = None if spec.get("status") is None else read_status(spec["status"])
+    delay = read_number(spec.get("delay_s", 0), "delay_s", 0, _MAX_DELAY_S)
+    after, length = read_window(spec)
     shared = {
         "status": status,
         "delay_s": delay,
-        "times": _times(spec.get("times")),
+        "times": read_times(spec.get("times")),
         "after_s": after,
         "for_s": length,
-        "probability": _float(spec.get("probability", 1.0), "probability", 0.0, 1.0),
+        "probability": read_number(spec.get("probability", 1.0), "probability", 0.0, 1.0),
     }
     if kind == "webhook":
         return _webhook(spec, shared)
@@ -262,24 +194,29 @@ def _api(spec: Mapping[str, Any], shared: dict[str, Any]) -> FaultSpec:
     retry_after = spec.get("retry_after_s")
     if retry_after is None and shared["status"] in (429, 503):
         retry_after = 1
+    if retry_after is not None:
+        retry_after = int(read_number(retry_after, "retry_after_s"))
     return FaultSpec(
         "api",
         method=method.upper() if isinstance(method, str) else None,
         route=None if route in (None, "", "*") else route.strip(),
-        path_regex=_regex(spec.get("path_regex"), "path_regex"),
-        retry_after_s=None if retry_after is None else int(_float(retry_after, "retry_after_s")),
+        path_regex=read_regex(spec.get("path_regex"), "path_regex"),
+        retry_after_s=retry_after,
         **shared,
     )
 
 
 def _webhook(spec: Mapping[str, Any], shared: dict[str, Any]) -> FaultSpec:
     url = spec.get("url")
-    timeout, refuse = _flag(spec.get("timeout"), "timeout"), _flag(spec.get("refuse"), "refuse")
+    timeout, refuse = (
+        read_flag(spec.get("timeout"), "timeout"),
+        read_flag(spec.get("refuse"), "refuse"),
+    )
     if shared["status"] is None and not timeout and not refuse and shared["delay_s"] == 0:
         raise FaultSpecError("a webhook fault needs a status, timeout, refuse or delay_s")
     return FaultSpec(
         "webhook",
-        url=None if url in (None, "*") else _regex(url, "url"),
+        url=None if url in (None, "*") else read_regex(url, "url"),
         timeout=timeout,
         refuse=refuse,
         **shared,

@@ -3,18 +3,11 @@ stream's messages, a broadcast's timeline, calls, and the triggers (CONTRACT §9
 
 from __future__ import annotations
 
-from typing import Any
+from emulator.control.schema_parts import BOOL, INT, NULL_TIME, STR, TIME, Schema, obj, ref
 
 __all__ = ["OBSERVE_SCHEMAS"]
 
-Schema = dict[str, Any]
-_S: Schema = {"type": "string"}
-_INT: Schema = {"type": "integer"}
-_NUM: Schema = {"type": "number"}
-_BOOL: Schema = {"type": "boolean"}
 _OPT_S: Schema = {"type": ["string", "null"]}
-_TIME: Schema = {"type": "string", "format": "date-time", "description": "virtual time, UTC"}
-_OPT_TIME: Schema = {"type": ["string", "null"], "format": "date-time"}
 _TRIGGER: Schema = {"enum": ["answer", "reject", "press", "hangup"]}
 _WAITING: Schema = {"enum": ["answer", "press", None], "description": "what a person must do"}
 _DIGITS: Schema = {"type": "string", "pattern": "^[0-9*#]{1,32}$"}
@@ -23,32 +16,21 @@ _OUTCOME: Schema = {
 }
 
 
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _obj(props: dict[str, Any], required: tuple[str, ...] = (), **extra: Any) -> Schema:
-    schema: Schema = {"type": "object", "properties": props, **extra}
-    if required:
-        schema["required"] = list(required)
-    return schema
-
-
 def _list(name: str) -> Schema:
-    return {"type": "array", "items": _ref(name)}
+    return {"type": "array", "items": ref(name)}
 
 
 _STATES = ("queued", "initiated", "ringing", "connected", "retrying", "disconnected", "waiting")
 
 # one call attempt, as the timeline shows it (and, with more, `GET /_emulator/calls/{voice_id}`)
 _ATTEMPT: dict[str, Schema] = {
-    "attempt": _INT,
-    "voice_id": _S,
-    "state": _S,
-    "started_at": _TIME,
-    "ended_at": _OPT_TIME,
+    "attempt": INT,
+    "voice_id": STR,
+    "state": STR,
+    "started_at": TIME,
+    "ended_at": NULL_TIME,
     "reason": _OPT_S,
-    "answered": _BOOL,
+    "answered": BOOL,
     "segments": _list("Segment"),
     "events": _list("SentEvent"),
     "requests": _list("ActingRequest"),
@@ -58,17 +40,17 @@ _ATTEMPT: dict[str, Schema] = {
 }
 
 OBSERVE_SCHEMAS: dict[str, Schema] = {
-    "Segment": _obj(
+    "Segment": obj(
         {
             "state": {
                 "enum": [
                     "initiated", "ringing", "connected", "playing", "menu", "bridging", "bridged",
                 ]
             },
-            "start": _OPT_TIME,
-            "end": {**_OPT_TIME, "description": "null while it lasts"},
-            "play_id": _S,
-            "bridge_id": _S,
+            "start": NULL_TIME,
+            "end": {**NULL_TIME, "description": "null while it lasts"},
+            "play_id": STR,
+            "bridge_id": STR,
             "digits": _OPT_S,
             "prompt_included": {
                 "type": "boolean",
@@ -77,29 +59,29 @@ OBSERVE_SCHEMAS: dict[str, Schema] = {
         },
         ("state", "start", "end"),
     ),
-    "SentEvent": _obj(
+    "SentEvent": obj(
         {
-            "event": _S,
-            "virtual_time": _TIME,
-            "delivery_id": _INT,
+            "event": STR,
+            "virtual_time": TIME,
+            "delivery_id": INT,
             "delivery_state": {"enum": ["delivered", "pending", "dead"]},
-            "url": _S,
-            "attempts": {"type": "array", "items": _ref("Attempt")},
+            "url": STR,
+            "attempts": {"type": "array", "items": ref("Attempt")},
             "payload": {"type": "object", "description": "as sent (call detail only)"},
         },
         ("event", "virtual_time", "delivery_id", "delivery_state", "attempts"),
     ),
-    "ActingRequest": _obj(
-        {"id": _INT, "method": _S, "path": _S, "status": _INT, "virtual_time": _TIME},
+    "ActingRequest": obj(
+        {"id": INT, "method": STR, "path": STR, "status": INT, "virtual_time": TIME},
         ("id", "method", "path", "status"),
     ),
-    "CallAttempt": _obj(
+    "CallAttempt": obj(
         _ATTEMPT, ("attempt", "voice_id", "segments", "events", "requests", "waiting_for")
     ),
-    "TimelineNumber": _obj(
+    "TimelineNumber": obj(
         {
-            "number": _S,
-            "index": _INT,
+            "number": STR,
+            "index": INT,
             "state": {"enum": list(_STATES[:-1])},
             "result": {**_OPT_S, "description": "result reason: success, Busy, NoAnswer, ..."},
             "result_code": _OPT_S,
@@ -107,70 +89,70 @@ OBSERVE_SCHEMAS: dict[str, Schema] = {
         },
         ("number", "index", "state", "result", "attempts"),
     ),
-    "Timeline": _obj(
+    "Timeline": obj(
         {
-            "broadcast_id": _S,
-            "name": _S,
-            "state": _S,
-            "created_at": _TIME,
-            "ended_at": _OPT_TIME,
-            "total_numbers": _INT,
+            "broadcast_id": STR,
+            "name": STR,
+            "state": STR,
+            "created_at": TIME,
+            "ended_at": NULL_TIME,
+            "total_numbers": INT,
             "matched": {"type": "integer", "description": "numbers the filters keep"},
-            "offset": _INT,
-            "limit": _INT,
+            "offset": INT,
+            "limit": INT,
             "next_offset": {"type": ["integer", "null"]},
-            "summary": _obj(
+            "summary": obj(
                 {
-                    "by_state": _obj({k: _INT for k in _STATES}),
-                    "by_result": {"type": "object", "additionalProperties": _INT},
-                    "progress": _ref("Progress"),
+                    "by_state": obj({k: INT for k in _STATES}),
+                    "by_result": {"type": "object", "additionalProperties": INT},
+                    "progress": ref("Progress"),
                 },
                 ("by_state", "by_result"),
             ),
             "numbers": _list("TimelineNumber"),
             "requests": _list("ActingRequest"),
-            "requests_total": _INT,
-            "requests_trimmed": _BOOL,
+            "requests_total": INT,
+            "requests_trimmed": BOOL,
         },
         ("broadcast_id", "state", "total_numbers", "offset", "limit", "summary", "numbers"),
     ),
-    "CallRow": _obj(
+    "CallRow": obj(
         {
-            "voice_id": _S,
-            "broadcast_id": _S,
-            "number": _S,
-            "attempt": _INT,
-            "state": _S,
+            "voice_id": STR,
+            "broadcast_id": STR,
+            "number": STR,
+            "attempt": INT,
+            "state": STR,
             "waiting_for": _WAITING,
-            "since": _TIME,
+            "since": TIME,
         },
         ("voice_id", "broadcast_id", "number", "attempt", "state", "waiting_for", "since"),
     ),
-    "Calls": _obj(
-        {"calls": _list("CallRow"), "waiting": _INT, "live": _INT}, ("calls", "waiting", "live")
+    "Calls": obj(
+        {"calls": _list("CallRow"), "waiting": INT, "live": INT}, ("calls", "waiting", "live")
     ),
-    "Call": _obj(
+    "Call": obj(
         {
             **_ATTEMPT,
-            "broadcast_id": _S,
-            "number": _S,
-            "attempts_so_far": _INT,
+            "broadcast_id": STR,
+            "number": STR,
+            "attempts_so_far": INT,
             "result": _OPT_S,
-            "since": _TIME,
+            "since": TIME,
             "allowed": {"type": "array", "items": _TRIGGER},
             "reasons": {
                 "type": "object",
                 "description": "why each trigger not allowed is not",
-                "additionalProperties": _S,
+                "additionalProperties": STR,
             },
         },
         ("attempt", "voice_id", "broadcast_id", "number", "state", "allowed", "reasons"),
     ),
-    "Press": _obj({"digits": _DIGITS}, ("digits",)),
-    "Reject": _obj(
+    "Press": obj({"digits": _DIGITS}, ("digits",)),
+    "Reject": obj(
         {"as": {"enum": ["busy", "no_answer", "machine", "invalid"], "default": "busy"}}
     ),
-    "NextAttempt": _obj(
+    "NextAttempt": obj(
         {
             "outcome": _OUTCOME,
             "digits": {
@@ -183,20 +165,20 @@ OBSERVE_SCHEMAS: dict[str, Schema] = {
         },
         ("outcome",),
     ),
-    "NextAnswer": _obj(
+    "NextAnswer": obj(
         {
-            "number": _S,
+            "number": STR,
             "next": {
                 "oneOf": [
-                    _obj({"outcome": _OUTCOME, "digits": {"type": ["array", "null"]}}),
+                    obj({"outcome": _OUTCOME, "digits": {"type": ["array", "null"]}}),
                     {"type": "null"},
                 ]
             },
-            "forgotten": _BOOL,
+            "forgotten": BOOL,
         },
         ("number", "next"),
     ),
-    "StreamMessage": _obj(
+    "StreamMessage": obj(
         {
             "type": {
                 "enum": [
@@ -204,14 +186,14 @@ OBSERVE_SCHEMAS: dict[str, Schema] = {
                     "dropped",
                 ]
             },
-            "seq": _INT,
-            "project": _S,
-            "virtual_time": _TIME,
+            "seq": INT,
+            "project": STR,
+            "virtual_time": TIME,
             "real_time": {"type": "string", "format": "date-time", "description": "wall time"},
-            "broadcast_id": _S,
-            "voice_id": _S,
-            "number": _S,
-            "attempt": _INT,
+            "broadcast_id": STR,
+            "voice_id": STR,
+            "number": STR,
+            "attempt": INT,
         },
         ("type", "seq", "project"),
         description="the data object of one Server-Sent Event (docs/inspection.md)",

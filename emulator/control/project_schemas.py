@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from emulator.control.schema_parts import INT, STR, Schema, ref
 
 __all__ = ["PROJECT_SCHEMAS"]
 
-Schema = dict[str, Any]
-_S: Schema = {"type": "string"}
-_INT: Schema = {"type": "integer"}
-_CLOCK: Schema = {"$ref": "#/components/schemas/Clock"}
+_CLOCK: Schema = ref("Clock")
 _SETTINGS: dict[str, Schema] = {
     "clock": {"enum": ["auto", "manual", "realtime"]},
-    "seed": _INT,
+    "seed": INT,
     "start": {"type": "string", "format": "date-time", "description": "virtual start instant"},
     "settle_ms": {"type": "number", "minimum": 0},
     "speed": {"type": "number", "exclusiveMinimum": 0},
     "dial_rate": {"type": "integer", "minimum": 0},
     "cli_numbers": {
         "description": "numbers assigned to the project: a list or one comma-separated string",
-        "oneOf": [{"type": "array", "items": _S}, _S],
+        "oneOf": [{"type": "array", "items": STR}, STR],
     },
     "webhook_encryption": {"type": "string", "examples": ["none", "aes256"]},
     "webhook_format": {"enum": ["base64", "hex"]},
@@ -46,9 +43,9 @@ PROJECT_SCHEMAS: dict[str, Schema] = {
     "Project": {
         "type": "object",
         "properties": {
-            "app_id": _S,
-            "app_key": _S,
-            "broadcasts": _INT,
+            "app_id": STR,
+            "app_key": STR,
+            "broadcasts": INT,
             "settings": {"type": "object", "properties": _SETTINGS},
             "clock": _CLOCK,
             "control": {"type": "string", "description": "where its control routes are"},
@@ -58,11 +55,11 @@ PROJECT_SCHEMAS: dict[str, Schema] = {
     "ProjectSummary": {
         "type": "object",
         "properties": {
-            "app_id": _S,
-            "broadcasts": _INT,
+            "app_id": STR,
+            "broadcasts": INT,
             "clock": {
                 "type": "object",
-                "properties": {"mode": _S, "now": _S, "pending": _INT},
+                "properties": {"mode": STR, "now": STR, "pending": INT},
                 "required": ["mode", "now", "pending"],
             },
         },
@@ -77,7 +74,7 @@ PROJECT_SCHEMAS: dict[str, Schema] = {
     },
     "ProjectDeleted": {
         "type": "object",
-        "properties": {"status": {"const": "ok"}, "deleted": _S},
+        "properties": {"status": {"const": "ok"}, "deleted": STR},
         "required": ["status", "deleted"],
     },
 }

@@ -1,4 +1,5 @@
-"""JSON Schemas (OpenAPI 3.1 components) of the emulated API, the control plane and the webhooks.
+"""JSON Schemas (OpenAPI 3.1 components) of the emulated API and the control plane, with the other
+modules' (projects, observing, faults and webhooks) gathered into one `SCHEMAS`.
 
 Requests are described as the documented form plus every spelling the normaliser accepts; answers
 as the superset of keys the emulator sends. `additionalProperties` stays open where real clients
@@ -7,33 +8,25 @@ send more than we read.
 
 from __future__ import annotations
 
-from typing import Any
-
 __all__ = ["SCHEMAS", "ref"]
 
 from emulator.control.observe_schemas import OBSERVE_SCHEMAS
 from emulator.control.project_schemas import PROJECT_SCHEMAS
+from emulator.control.reliability_schemas import RELIABILITY_SCHEMAS, WEBHOOK_SCHEMAS
+from emulator.control.schema_parts import (
+    BOOL,
+    CALL_IDS,
+    IDS,
+    INT,
+    NULL_TIME,
+    NUM,
+    STR,
+    TIME,
+    Schema,
+    obj,
+    ref,
+)
 
-Schema = dict[str, Any]
-
-
-def ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _obj(props: dict[str, Any], required: tuple[str, ...] = (), **extra: Any) -> Schema:
-    schema: Schema = {"type": "object", "properties": props, **extra}
-    if required:
-        schema["required"] = list(required)
-    return schema
-
-
-_S: Schema = {"type": "string"}
-_INT: Schema = {"type": "integer"}
-_NUM: Schema = {"type": "number"}
-_BOOL: Schema = {"type": "boolean"}
-_TIME: Schema = {"type": "string", "format": "date-time", "description": "virtual time, UTC"}
-_NULL_TIME: Schema = {"type": ["string", "null"], "format": "date-time"}
 _PHONE: Schema = {
     "type": "string",
     "description": "4-20 digits after removing spaces, dashes, dots, parentheses and one '+'",
@@ -41,28 +34,25 @@ _PHONE: Schema = {
 }
 _NUMBERS: Schema = {
     "description": "an array of numbers, or one comma-separated string",
-    "oneOf": [{"type": "array", "items": {"type": ["string", "integer"]}}, _S],
+    "oneOf": [{"type": "array", "items": {"type": ["string", "integer"]}}, STR],
 }
-_IDS = {"app_instance": _S, "appInstance": _S, "broadcast_id": _S}
-_CALL_IDS = {"voice_id": _S, "app_instance": _S, "broadcast_id": _S}
-
 _API: dict[str, Schema] = {
-    "Error": _obj(
+    "Error": obj(
         {
             "state": {"const": "failed"},
             "status": {"const": "failed"},
             "result": {"type": "integer", "description": "the HTTP status"},
-            "error_code": _S,
-            "error_description": _S,
-            "message": _S,
-            "desc": _S,
-            "timestamp": _TIME,
-            **_IDS,
-            "voice_id": _S,
+            "error_code": STR,
+            "error_description": STR,
+            "message": STR,
+            "desc": STR,
+            "timestamp": TIME,
+            **IDS,
+            "voice_id": STR,
         },
         ("state", "error_description", "timestamp"),
     ),
-    "Prompt": _obj(
+    "Prompt": obj(
         {
             "text": {"type": "string", "description": "text to speak (TTS)"},
             "voice": {"type": "string", "examples": ["female"]},
@@ -74,23 +64,23 @@ _API: dict[str, Schema] = {
         },
         description="needs text or prompt_name",
     ),
-    "CallParam": _obj(
+    "CallParam": obj(
         {
             "interval_between_retries": {"type": "number", "description": "seconds"},
-            "number_of_retries": _INT,
+            "number_of_retries": INT,
             "IntervalBetweenRetries": {"type": "number", "description": "milliseconds"},
-            "NumberOfRetries": _INT,
-            "intervalBetweenRetries": _NUM,
-            "numberOfRetries": _INT,
+            "NumberOfRetries": INT,
+            "intervalBetweenRetries": NUM,
+            "numberOfRetries": INT,
         }
     ),
-    "Recipient": _obj({"number": _PHONE, "to": _PHONE, "phone": _PHONE}),
-    "BroadcastCreate": _obj(
+    "Recipient": obj({"number": _PHONE, "to": _PHONE, "phone": _PHONE}),
+    "BroadcastCreate": obj(
         {
-            "application_name": _S,
-            "name": _S,
-            "applicationName": _S,
-            "owner_ref": _S,
+            "application_name": STR,
+            "name": STR,
+            "applicationName": STR,
+            "owner_ref": STR,
             "from": _PHONE,
             "broadcast_numbers_array": _NUMBERS,
             "broadcast_numbers": _NUMBERS,
@@ -100,7 +90,7 @@ _API: dict[str, Schema] = {
             "event_url": {"type": "string", "format": "uri"},
             "call_handler_url": {"type": "string", "format": "uri"},
             "callhandler_url": {"type": "string", "format": "uri"},
-            "action_on_connect": _obj({"play": ref("Prompt")}),
+            "action_on_connect": obj({"play": ref("Prompt")}),
             "call_param": ref("CallParam"),
             "custom_data": {},
         },
@@ -110,24 +100,24 @@ _API: dict[str, Schema] = {
             "broadcastnumbersjson (2020 clients), broadcast_numbers (2023 clients) or recipients."
         ),
     ),
-    "BroadcastAccepted": _obj(
+    "BroadcastAccepted": obj(
         {
-            **_IDS,
-            "application_name": _S,
-            "state": _S,
-            "status": _S,
-            "total_numbers": _INT,
-            "timestamp": _TIME,
-            "timeStamp": _TIME,
+            **IDS,
+            "application_name": STR,
+            "state": STR,
+            "status": STR,
+            "total_numbers": INT,
+            "timestamp": TIME,
+            "timeStamp": TIME,
             "voice_id": {"type": "string", "description": "the first call's (the dialer SDK)"},
-            "from": _S,
+            "from": STR,
             "to": {"type": "string", "description": "the first call's number"},
         },
         ("app_instance", "state", "timestamp"),
     ),
-    "Progress": _obj(
+    "Progress": obj(
         {
-            k: _INT
+            k: INT
             for k in (
                 "total",
                 "finished",
@@ -139,100 +129,100 @@ _API: dict[str, Schema] = {
             )
         }
     ),
-    "ReportRow": _obj(
+    "ReportRow": obj(
         {
-            "dialed_number": _S,
-            "state": _S,
-            "attempts": _INT,
-            "voice_id": _S,
-            "disconnect_reason": _S,
+            "dialed_number": STR,
+            "state": STR,
+            "attempts": INT,
+            "voice_id": STR,
+            "disconnect_reason": STR,
             "result": {"type": "object"},
-            "next_attempt_at": _TIME,
+            "next_attempt_at": TIME,
         }
     ),
-    "BroadcastReport": _obj(
+    "BroadcastReport": obj(
         {
-            **_IDS,
-            "application_name": _S,
+            **IDS,
+            "application_name": STR,
             "owner_ref": {"type": ["string", "null"]},
-            "state": _S,
+            "state": STR,
             "progress": ref("Progress"),
-            "resultset": _obj({"successfull_calls": _INT, "failed_calls": _INT}),
+            "resultset": obj({"successfull_calls": INT, "failed_calls": INT}),
             "resultSet": {"type": "array", "items": ref("ReportRow")},
             "result_set": {"type": "array", "items": ref("ReportRow")},
-            "created_at": _TIME,
-            "ended_at": _NULL_TIME,
-            "timestamp": _TIME,
+            "created_at": TIME,
+            "ended_at": NULL_TIME,
+            "timestamp": TIME,
         },
         ("app_instance", "state", "timestamp"),
     ),
     "PlayRequest": {
         "description": "a prompt, flat or nested under play",
-        "anyOf": [_obj({"play": ref("Prompt")}, ("play",)), ref("Prompt")],
+        "anyOf": [obj({"play": ref("Prompt")}, ("play",)), ref("Prompt")],
     },
     "ConnectRequest": {
         "description": "a bridge, flat or nested under connect",
         "anyOf": [
-            _obj({"connect": _obj({"from": _PHONE, "to": _PHONE})}, ("connect",)),
-            _obj({"from": _PHONE, "to": _PHONE}, ("from", "to")),
+            obj({"connect": obj({"from": _PHONE, "to": _PHONE})}, ("connect",)),
+            obj({"from": _PHONE, "to": _PHONE}, ("from", "to")),
         ],
     },
-    "CommandRequest": _obj(
+    "CommandRequest": obj(
         {
-            "voice_id": _S,
+            "voice_id": STR,
             "play": ref("Prompt"),
-            "connect": _obj({"from": _PHONE, "to": _PHONE}),
+            "connect": obj({"from": _PHONE, "to": _PHONE}),
             "record": {},
         },
         description="one of play, connect or record, for the call voice_id (2020 clients)",
     ),
-    "PlayAccepted": _obj(
+    "PlayAccepted": obj(
         {
-            **_CALL_IDS,
-            "play_id": _S,
-            "playstate": _S,
-            "status": _S,
-            "from": _S,
-            "to": _S,
-            "prompt_ref": _S,
-            "timestamp": _TIME,
-            "timeStamp": _TIME,
+            **CALL_IDS,
+            "play_id": STR,
+            "playstate": STR,
+            "status": STR,
+            "from": STR,
+            "to": STR,
+            "prompt_ref": STR,
+            "timestamp": TIME,
+            "timeStamp": TIME,
         },
         ("voice_id", "play_id", "timestamp"),
     ),
-    "BridgeAccepted": _obj(
+    "BridgeAccepted": obj(
         {
-            **_CALL_IDS,
-            "bridge_id": _S,
-            "state": _S,
-            "status": _S,
-            "description": _S,
-            "from": _S,
-            "to": _S,
-            "timestamp": _TIME,
-            "timeStamp": _TIME,
+            **CALL_IDS,
+            "bridge_id": STR,
+            "state": STR,
+            "status": STR,
+            "description": STR,
+            "from": STR,
+            "to": STR,
+            "timestamp": TIME,
+            "timeStamp": TIME,
         },
         ("voice_id", "bridge_id", "timestamp"),
     ),
-    "CallAnswer": _obj(
-        {**_CALL_IDS, "state": _S, "status": _S, "timestamp": _TIME},
+    "CallAnswer": obj(
+        {**CALL_IDS, "state": STR, "status": STR, "timestamp": TIME},
         ("voice_id", "timestamp"),
     ),
-    "CallInfo": _obj(
+    "CallInfo": obj(
         {
-            **_CALL_IDS,
-            "state": _S,
-            "status": _S,
-            "dialed_number": _S,
-            "attempt": _INT,
-            "answered": _BOOL,
+            **CALL_IDS,
+            "state": STR,
+            "status": STR,
+            "dialed_number": STR,
+            "attempt": INT,
+            "answered": BOOL,
             "disconnect_reason": {"type": ["string", "null"]},
-            "timestamp": _TIME,
+            "timestamp": TIME,
         },
         ("voice_id", "state"),
     ),
-    "ActionAccepted": _obj(
-        {**_CALL_IDS, "state": _S, "action": _S, "request": {}, "timestamp": _TIME},
+    "ActionAccepted": obj(
+        {**CALL_IDS, "state": STR, "action": STR, "request": {}, "timestamp": TIME},
         ("voice_id", "action"),
         description="record and hold are acknowledged and journalled; nothing is simulated",
     ),
@@ -240,38 +230,38 @@ _API: dict[str, Schema] = {
 
 _CLOCK: dict[str, Schema] = {
     "mode": {"enum": ["auto", "manual", "realtime"]},
-    "now": _TIME,
-    "now_ms": _INT,
-    "start": _TIME,
+    "now": TIME,
+    "now_ms": INT,
+    "start": TIME,
     "pending": {"type": "integer", "description": "timers scheduled"},
-    "speed": _NUM,
-    "in_flight": _INT,
+    "speed": NUM,
+    "in_flight": INT,
 }
 _CONNECTION_COUNTS = (
     "open", "max", "refused", "head_timeouts", "body_timeouts", "cut_short", "overruns",
 )  # fmt: skip
 _CONTROL: dict[str, Schema] = {
-    "Health": _obj(
+    "Health": obj(
         {
             "status": {"const": "ok"},
-            "clock": _S,
-            "now": _TIME,
-            "broadcasts": _INT,
-            "live_calls": _INT,
-            "webhooks": _obj(
-                {k: _INT for k in ("delivered", "dead", "pending", "log_size", "log_dropped")}
+            "clock": STR,
+            "now": TIME,
+            "broadcasts": INT,
+            "live_calls": INT,
+            "webhooks": obj(
+                {k: INT for k in ("delivered", "dead", "pending", "log_size", "log_dropped")}
             ),
-            "journal": _obj({"size": _INT, "dropped": _INT}),
-            "faults": _obj({"active": _INT, "fired": _INT, "fired_dropped": _INT}),
-            "state_file": _obj(
+            "journal": obj({"size": INT, "dropped": INT}),
+            "faults": obj({"active": INT, "fired": INT, "fired_dropped": INT}),
+            "state_file": obj(
                 {
                     "path": {"type": ["string", "null"]},
-                    "restored": {"type": "object", "additionalProperties": _INT},
-                    "snapshots": _INT,
+                    "restored": {"type": "object", "additionalProperties": INT},
+                    "snapshots": INT,
                 }
             ),
-            "in_flight": _INT,
-            "interactive": _obj(
+            "in_flight": INT,
+            "interactive": obj(
                 {
                     "waiting": {"type": "integer", "description": "calls waiting for a person"},
                     "holding": {"type": "integer", "description": "of those, holding the clock"},
@@ -287,45 +277,45 @@ _CONTROL: dict[str, Schema] = {
                 "type": "array",
                 "description": "webhook receivers holding the clock: unreachable (outage) or "
                 "slow to answer (over 1 s)",
-                "items": _obj(
+                "items": obj(
                     {
                         "receiver": {"type": "string", "description": "scheme://host:port"},
                         "reason": {"enum": ["outage", "waiting for answer"]},
                         "since": {"type": "string", "format": "date-time", "description": "real"},
-                        "for_s": _NUM,
+                        "for_s": NUM,
                     },
                     ("receiver", "reason", "since", "for_s"),
                 ),
             },
             "timer_errors": {"type": "integer", "description": "timers that raised (logged)"},
-            "connections": _obj(
-                {k: _INT for k in _CONNECTION_COUNTS},
+            "connections": obj(
+                {k: INT for k in _CONNECTION_COUNTS},
                 description="client connections now, the cap, and what was refused or cut short",
             ),
         },
         ("status",),
     ),
-    "Clock": _obj(
+    "Clock": obj(
         {**_CLOCK, "fired": {"type": "integer", "description": "run-until-idle: timers fired"}},
         ("mode", "now", "pending"),
     ),
-    "Advance": _obj(
+    "Advance": obj(
         {"seconds": {"type": "number", "minimum": 0, "maximum": 366 * 86_400}}, ("seconds",)
     ),
-    "RunUntilIdle": _obj({"max_timers": {"type": "integer", "minimum": 1}}),
-    "JournalEntry": _obj(
+    "RunUntilIdle": obj({"max_timers": {"type": "integer", "minimum": 1}}),
+    "JournalEntry": obj(
         {
-            "id": _INT,
-            "method": _S,
-            "path": _S,
-            "status": _INT,
-            "virtual_time": _TIME,
+            "id": INT,
+            "method": STR,
+            "path": STR,
+            "status": INT,
+            "virtual_time": TIME,
             "dialect": {"type": ["string", "null"], "description": "client family of a create"},
             "body": {"description": "the JSON body received"},
         },
         ("id", "method", "path", "status"),
     ),
-    "Requests": _obj(
+    "Requests": obj(
         {
             "requests": {"type": "array", "items": ref("JournalEntry")},
             "next": {"type": ["integer", "null"], "description": "since of the next page"},
@@ -334,12 +324,12 @@ _CONTROL: dict[str, Schema] = {
         },
         ("requests", "dropped"),
     ),
-    "Attempt": _obj(
+    "Attempt": obj(
         {
             "status": {"type": ["integer", "null"]},
             "error": {"type": ["string", "null"]},
-            "latency_ms": _NUM,
-            "at": _TIME,
+            "latency_ms": NUM,
+            "at": TIME,
             "real_at": {"type": "number", "description": "wall time, seconds since the epoch"},
             "outage_s": {
                 "type": "number",
@@ -350,48 +340,48 @@ _CONTROL: dict[str, Schema] = {
         },
         ("status", "error", "latency_ms", "at"),
     ),
-    "Delivery": _obj(
+    "Delivery": obj(
         {
-            "id": _INT,
-            "url": _S,
+            "id": INT,
+            "url": STR,
             "event": {"type": "string", "description": "the payload's state or playstate"},
             "state": {"enum": ["delivered", "pending", "dead"]},
             "broadcast_id": {"type": ["string", "null"]},
             "voice_id": {"type": ["string", "null"]},
-            "virtual_time": _TIME,
+            "virtual_time": TIME,
             "attempts": {"type": "array", "items": ref("Attempt")},
-            "attempt_count": _INT,
+            "attempt_count": INT,
             "last_status": {"type": ["integer", "null"]},
             "payload": {"type": "object"},
         },
         ("url", "event", "state", "attempts", "virtual_time"),
     ),
-    "Webhooks": _obj(
+    "Webhooks": obj(
         {
             "deliveries": {"type": "array", "items": ref("Delivery")},
             "next": {"type": ["integer", "null"]},
-            "dropped": _INT,
-            "size": _INT,
+            "dropped": INT,
+            "size": INT,
         },
         ("deliveries", "dropped"),
     ),
-    "BroadcastSummary": _obj(
+    "BroadcastSummary": obj(
         {
-            **_IDS,
-            "application_name": _S,
-            "family": _S,
-            "state": _S,
+            **IDS,
+            "application_name": STR,
+            "family": STR,
+            "state": STR,
             "progress": ref("Progress"),
-            "completion_sent": _BOOL,
-            "created_at": _TIME,
-            "ended_at": _NULL_TIME,
+            "completion_sent": BOOL,
+            "created_at": TIME,
+            "ended_at": NULL_TIME,
         },
         ("broadcast_id", "state", "progress"),
     ),
-    "Broadcasts": _obj(
+    "Broadcasts": obj(
         {"broadcasts": {"type": "array", "items": ref("BroadcastSummary")}}, ("broadcasts",)
     ),
-    "Reset": _obj(
+    "Reset": obj(
         {"status": {"const": "ok"}, **_CLOCK},
         ("status", "mode", "now"),
         description="the clock after the reset (back at its start instant); faults are kept",
@@ -402,7 +392,7 @@ _CONTROL: dict[str, Schema] = {
         "description": "a scenario (docs/scenarios.md), as JSON or YAML; version 1",
         "required": ["version"],
     },
-    "ScenarioLoaded": _obj(
+    "ScenarioLoaded": obj(
         {
             "status": {"const": "ok"},
             "scenario": {"type": ["string", "null"]},
@@ -416,141 +406,7 @@ _CONTROL: dict[str, Schema] = {
     ),
 }
 
-_FAULT_SPEC: Schema = {
-    "description": "compact string (docs/reliability.md) or a fault object",
-    "oneOf": [_S, {"anyOf": [ref("ApiFaultSpec"), ref("WebhookFaultSpec")]}],
-}
-_FAULT_REQUEST: dict[str, Schema] = {
-    "status": {"type": ["integer", "null"], "minimum": 100, "maximum": 599},
-    "delay_s": {"type": "number", "minimum": 0, "maximum": 600},
-    "times": {"type": ["integer", "null"], "minimum": 0},
-    "after_s": {"type": "number", "minimum": 0, "description": "window start, virtual s"},
-    "for_s": {"type": "number", "minimum": 0, "description": "window length, virtual s"},
-    "probability": {"type": "number", "minimum": 0, "maximum": 1},
-}
-_FAULT_ANSWER: dict[str, Schema] = {
-    "id": _INT,
-    "status": {"type": ["integer", "null"]},
-    "delay_s": _NUM,
-    "probability": _NUM,
-    "times": {"type": ["integer", "null"], "description": "firings allowed; null = no limit"},
-    "start_ms": {"type": ["integer", "null"], "description": "window start, virtual ms"},
-    "end_ms": {"type": ["integer", "null"], "description": "window end, virtual ms"},
-    "fired": {"type": "integer", "description": "firings so far"},
-}
-_RELIABILITY: dict[str, Schema] = {
-    "ApiFaultSpec": _obj(
-        {
-            **_FAULT_REQUEST,
-            "kind": {"const": "api"},
-            "method": {"type": ["string", "null"]},
-            "route": {"type": "string", "description": "path end; {name} = one segment"},
-            "path": _S,
-            "path_regex": _S,
-            "retry_after_s": {"type": ["integer", "null"]},
-        }
-    ),
-    "WebhookFaultSpec": _obj(
-        {
-            **_FAULT_REQUEST,
-            "kind": {"const": "webhook"},
-            "url": {"type": ["string", "null"], "description": "regex searched in the URL"},
-            "timeout": _BOOL,
-            "refuse": _BOOL,
-        }
-    ),
-    "ApiFault": _obj(
-        {
-            **_FAULT_ANSWER,
-            "kind": {"const": "api"},
-            "method": {"type": ["string", "null"]},
-            "path": {"type": ["string", "null"], "description": "regex searched in the path"},
-            "retry_after_s": {"type": ["integer", "null"]},
-        }
-    ),
-    "WebhookFault": _obj(
-        {
-            **_FAULT_ANSWER,
-            "kind": {"const": "webhook"},
-            "url": {"type": ["string", "null"], "description": "regex searched in the URL"},
-            "timeout": _BOOL,
-            "refuse": _BOOL,
-        }
-    ),
-    "FaultsRequest": _obj(
-        {
-            "api": {"oneOf": [_FAULT_SPEC, {"type": "array", "items": _FAULT_SPEC}]},
-            "webhook": {"oneOf": [_FAULT_SPEC, {"type": "array", "items": _FAULT_SPEC}]},
-            "kind": {"enum": ["api", "webhook"]},
-            "faults": {"type": "array", "items": {"type": "object"}},
-        },
-        description="{api, webhook}, or one fault with kind, or {faults: [...]}",
-    ),
-    "Faults": _obj(
-        {
-            "api": {"type": "array", "items": ref("ApiFault")},
-            "webhook": {"type": "array", "items": ref("WebhookFault")},
-            "fired": {"type": "array", "items": {"type": "object"}},
-            "fired_total": _INT,
-            "fired_dropped": _INT,
-            "added": {"type": "array", "items": _INT},
-        },
-        ("api", "webhook", "fired"),
-    ),
-    "Snapshot": _obj(
-        {
-            "status": {"const": "ok"},
-            "path": _S,
-            "bytes": _INT,
-            "projects": _INT,
-            "broadcasts": _INT,
-            "legs": _INT,
-            "deliveries": _INT,
-        },
-        ("status", "path"),
-    ),
-}
-
-_WEBHOOKS: dict[str, Schema] = {
-    "CallEvent": _obj(
-        {
-            **_CALL_IDS,
-            "state": {
-                "type": "string",
-                "examples": ["initiated", "ringing", "connected", "disconnected", "bridged"],
-            },
-            "playstate": {"type": "string", "description": "play events carry no state key"},
-            "play_id": _S,
-            "prompt_ref": _S,
-            "from": _S,
-            "to": _S,
-            "attempt": _INT,
-            "timestamp": _TIME,
-        },
-        ("voice_id", "timestamp"),
-    ),
-    "BroadcastEvent": _obj(
-        {
-            **_IDS,
-            "application_name": _S,
-            "state": {
-                "type": "string",
-                "examples": ["initiated", "completed", "broadcastcomplete"],
-            },
-            "resultset": _obj(
-                {k: _INT for k in ("successfull_calls", "failed_calls", "total_calls")}
-            ),
-            "resultSet": {"type": "object", "description": "the same counts as resultset"},
-            "timestamp": _TIME,
-        },
-        ("broadcast_id", "state", "timestamp"),
-    ),
-    "EncryptedEvent": _obj(
-        {"encrypted_data": {"type": "string", "description": "createDecipher(alg, APP_ID)"}},
-        ("encrypted_data",),
-    ),
-}
-
 SCHEMAS: dict[str, Schema] = {
-    **_API, **_CONTROL, **_RELIABILITY, **_WEBHOOKS, **PROJECT_SCHEMAS, **OBSERVE_SCHEMAS
+    **_API, **_CONTROL, **RELIABILITY_SCHEMAS, **WEBHOOK_SCHEMAS,
+    **PROJECT_SCHEMAS, **OBSERVE_SCHEMAS,
 }  # fmt: skip
