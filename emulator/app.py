@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from emulator.api.handlers import EMULATOR, Handlers
+from emulator.api.hot import hot_routes
 from emulator.api.middleware import api_middleware
 from emulator.api.routes import api_routes
 from emulator.config import Settings
@@ -103,7 +104,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 class EmulatorRunner(web.AppRunner):
     """An AppRunner with a long keep-alive, JSON answers to HTTP parser errors, bounded request
-    read times and a connection cap (`emulator.protocol`)."""
+    read times and a connection cap (`emulator.protocol`), and report GETs routed directly
+    (`emulator.api.hot`)."""
 
     def __init__(self, app: web.Application, **kwargs: Any) -> None:
         kwargs.setdefault("keepalive_timeout", KEEPALIVE_S)
@@ -113,6 +115,7 @@ class EmulatorRunner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
+        server.request_handler = hot_routes(self.app, server.request_handler)
         projects = self.app[PROJECTS]
         settings = projects.base  # the server's settings; errors before routing are stamped
         limits = ServerLimits(  # with the default project's clock

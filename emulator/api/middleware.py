@@ -255,9 +255,12 @@ def _control_check(token: str | None) -> Callable[[web.Request], Awaitable[None]
 
 
 def _journal(world: World, request: web.Request, response: web.StreamResponse) -> None:
-    world.record(
-        request.method, request.path, response.status, request.get(DIALECT), _journal_body(request)
-    )
+    method = request.method
+    if method in _BODYLESS:  # no body read, no dialect named (`read_json`, `create`): no look-ups
+        dialect, body = None, None
+    else:
+        dialect, body = request.get(DIALECT), _journal_body(request)
+    world.record(method, request.path, response.status, dialect, body)
 
 
 def _journal_body(request: web.Request) -> Any:
