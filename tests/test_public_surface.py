@@ -55,7 +55,8 @@ def test_every_module_declares_all() -> None:
 
 def test_serving_does_not_import_the_scenario_layer_or_cryptography() -> None:
     """`serve` without a scenario or a state file starts without yaml, the scenario layer,
-    cryptography, the state layer or the OpenAPI document's schemas (start-up)."""
+    cryptography, the state layer, the OpenAPI document's schemas or the stream and timeline
+    views (start-up)."""
     import subprocess
     import sys
 
@@ -67,6 +68,8 @@ def test_serving_does_not_import_the_scenario_layer_or_cryptography() -> None:
         "emulator.state_schema",
         "emulator.control.openapi",
         "emulator.control.schemas",
+        "emulator.observe.stream",
+        "emulator.observe.timeline",
     )
     code = (
         "import sys, emulator.cli, emulator.app; "
