@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from emulator import state
 from emulator.api.handlers import EMULATOR, Handlers
+from emulator.api.hot import hot_routes
 from emulator.api.middleware import api_middleware
 from emulator.api.routes import api_routes
 from emulator.config import Settings
@@ -22,12 +22,14 @@ from emulator.world import World
 
 if TYPE_CHECKING:
     from emulator.scenario.model import Scenario
+    from emulator.state import StateFile
 
 __all__ = ["CONNECTIONS", "EMULATOR", "PROJECTS", "STATE_FILE", "EmulatorRunner", "create_app"]
 
 log = logging.getLogger("emulator")
 PROJECTS = web.AppKey("projects", Projects)  # every world of the server, by APP_ID
-STATE_FILE = web.AppKey("state_file", state.StateFile)  # only with --state-file
+# only with --state-file, the one use of the state layer: it is imported then, not at start-up
+STATE_FILE: web.AppKey[StateFile] = web.AppKey("state_file")
 KEEPALIVE_S = 75.0  # clients must always be the side that closes (CONTRACT §3)
 LINGER_S = 1.0  # after answering a request whose body was not read (413, 401), read and drop
 # the rest for at most this long: enough for a local client, and shutdown is not held up
@@ -60,7 +62,9 @@ def create_app(
     app.add_routes(api_routes(Handlers()))
     save = None
     if settings.state_file:
-        app[STATE_FILE] = state.StateFile(projects, settings.state_file)
+        from emulator.state import StateFile
+
+        app[STATE_FILE] = StateFile(projects, settings.state_file)
         save = app[STATE_FILE].save
     app.add_routes(control_routes(projects, save))
     observe_app(app, projects)  # streams closed at shutdown; the serve log
@@ -85,7 +89,7 @@ def _scenario_world(scenario: Scenario) -> Callable[[World], None]:
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     """Restore the state file, start every world; at the end stop them (deliveries get the
-    grace period), then save the state file. `state.StateError` if the file cannot be used
+    grace period), then save the state file. `StateError` if the file cannot be used
     at start (nothing is served) or cannot be saved at the end (the run's state is lost)."""
     projects = app[PROJECTS]
     state_file = app.get(STATE_FILE)
@@ -100,7 +104,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 class EmulatorRunner(web.AppRunner):
     """An AppRunner with a long keep-alive, JSON answers to HTTP parser errors, bounded request
-    read times and a connection cap (`emulator.protocol`)."""
+    read times and a connection cap (`emulator.protocol`), and report GETs routed directly
+    (`emulator.api.hot`)."""
 
     def __init__(self, app: web.Application, **kwargs: Any) -> None:
         kwargs.setdefault("keepalive_timeout", KEEPALIVE_S)
@@ -110,6 +115,7 @@ class EmulatorRunner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
+        server.request_handler = hot_routes(self.app, server.request_handler)
         projects = self.app[PROJECTS]
         settings = projects.base  # the server's settings; errors before routing are stamped
         limits = ServerLimits(  # with the default project's clock

@@ -18,9 +18,9 @@ from aiohttp import web
 from emulator import __version__, cert_command, listen_command, tail_command
 from emulator.app import EMULATOR, PROJECTS, EmulatorRunner, create_app
 from emulator.config import OPTIONS, Settings, load_settings
+from emulator.errors import StateError
 from emulator.replay import commands as scenario_commands
 from emulator.serving import banner, check_listen, display_url, raise_fd_limit, ssl_context
-from emulator.state import StateError
 
 if TYPE_CHECKING:
     from emulator.scenario.model import Scenario

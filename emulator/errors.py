@@ -1,10 +1,14 @@
-"""The EmulatorError family: every failure the emulator answers, as data (status, code, text)."""
+"""The EmulatorError family: every failure the emulator answers, as data (status, code, text); and
+StateError, a state file serve cannot use (here, not in `emulator.state`, so that serve can catch it
+without loading the state layer, which only `--state-file` needs)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 __all__ = [
+    "EXIT_NOT_SAVED",
+    "EXIT_REFUSED",
     "BadRequest",
     "Conflict",
     "EmulatorError",
@@ -18,9 +22,14 @@ __all__ = [
     "PayloadTooLarge",
     "RequestTimeout",
     "ServiceUnavailable",
+    "StateError",
     "TooManyRequests",
     "Unauthorized",
 ]
+
+
+EXIT_REFUSED = 2  # serve's exit code: the state file cannot be used, nothing was served
+EXIT_NOT_SAVED = 3  # serve's exit code: it served, but the final save of the state file failed
 
 
 class Messages:
@@ -118,3 +127,9 @@ class InjectedFault(EmulatorError):
     def __init__(self, status: int, description: str, headers: dict[str, str] | None = None):
         super().__init__(description, headers)
         self.status = status
+
+
+class StateError(ValueError):
+    """The state file cannot be used: `str()` is the one line to show, `exit_code` serve's."""
+
+    exit_code = EXIT_REFUSED

@@ -44,7 +44,7 @@ from emulator.domain.models import (
     Target,
 )
 from emulator.domain.service import STOPPED, SUCCESS
-from emulator.errors import EmulatorError
+from emulator.errors import EXIT_NOT_SAVED, EXIT_REFUSED, EmulatorError, StateError
 from emulator.projects import Projects, project_changes
 from emulator.state_nodes import Invalid, loads
 from emulator.state_schema import FORMAT, VERSION, validate
@@ -69,14 +69,6 @@ __all__ = [
 
 log = logging.getLogger("emulator")
 RESTART_REASON = "emulator-restart"
-EXIT_REFUSED = 2  # serve's exit code: the state file cannot be used, nothing was served
-EXIT_NOT_SAVED = 3  # serve's exit code: it served, but the final save of the state file failed
-
-
-class StateError(ValueError):
-    """The state file cannot be used: `str()` is the one line to show, `exit_code` serve's."""
-
-    exit_code = EXIT_REFUSED
 
 
 class SaveError(OSError):

@@ -54,14 +54,26 @@ def test_every_module_declares_all() -> None:
 
 
 def test_serving_does_not_import_the_scenario_layer_or_cryptography() -> None:
-    """`serve` without a scenario starts without yaml, the loader or cryptography (start-up)."""
+    """`serve` without a scenario or a state file starts without yaml, the scenario layer,
+    cryptography, the state layer, the OpenAPI document's schemas or the stream and timeline
+    views (start-up)."""
     import subprocess
     import sys
 
+    lazy = (
+        "yaml",
+        "emulator.scenario",
+        "cryptography",
+        "emulator.state",
+        "emulator.state_schema",
+        "emulator.control.openapi",
+        "emulator.control.schemas",
+        "emulator.observe.stream",
+        "emulator.observe.timeline",
+    )
     code = (
         "import sys, emulator.cli, emulator.app; "
-        "print(sorted(m for m in ('yaml', 'emulator.scenario.loader', 'cryptography') "
-        "if m in sys.modules))"
+        f"print(sorted(m for m in {lazy!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -151,6 +151,8 @@ def api_middleware(projects: Projects) -> Any:
 
     async def check_faults(request: web.Request) -> None:
         world = request[WORLD]
+        if not world.faults.api:  # none set (the usual case): not even the clock is read
+            return
         fault = world.faults.api_fault(request.method, request.path, world.clock.now_ms)
         if fault is None:
             return
@@ -255,9 +257,12 @@ def _control_check(token: str | None) -> Callable[[web.Request], Awaitable[None]
 
 
 def _journal(world: World, request: web.Request, response: web.StreamResponse) -> None:
-    world.record(
-        request.method, request.path, response.status, request.get(DIALECT), _journal_body(request)
-    )
+    method = request.method
+    if method in _BODYLESS:  # no body read, no dialect named (`read_json`, `create`): no look-ups
+        dialect, body = None, None
+    else:
+        dialect, body = request.get(DIALECT), _journal_body(request)
+    world.record(method, request.path, response.status, dialect, body)
 
 
 def _journal_body(request: web.Request) -> Any:

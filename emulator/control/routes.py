@@ -14,7 +14,6 @@ from emulator.api.middleware import CONTROL_PREFIX, WORLD, read_json, scoped
 from emulator.api.responses import json_response
 from emulator.console.routes import console_routes
 from emulator.control.inspection import broadcasts_answer, requests_answer, webhooks_answer
-from emulator.control.openapi import openapi_document
 from emulator.control.project_routes import project_routes
 from emulator.control.reliability import reliability_routes
 from emulator.control.scenario_routes import scenario_routes
@@ -84,6 +83,9 @@ class ControlHandlers:
         return json_response(broadcasts_answer(request[WORLD], request.query))
 
     async def openapi(self, request: web.Request) -> web.Response:
+        # the document's schemas are imported when it is first asked for, not at start-up
+        from emulator.control.openapi import openapi_document
+
         return json_response(openapi_document(request.app))
 
 

@@ -22,7 +22,6 @@ from emulator.api.responses import json_response
 from emulator.domain.behaviour import Outcome
 from emulator.domain.person import REJECT_REASONS
 from emulator.errors import BadRequest, EmulatorError
-from emulator.observe.calls import call_detail
 from emulator.world import World
 
 __all__ = ["OUTCOMES", "trigger_routes"]
@@ -58,6 +57,13 @@ def _digits(value: Any, name: str = "digits") -> str:
     return value
 
 
+def _detail(world: World, voice_id: str) -> web.Response:
+    """The call's new state; the call views are imported when first asked for (start-up)."""
+    from emulator.observe.calls import call_detail
+
+    return json_response(call_detail(world, voice_id))
+
+
 async def _press(request: web.Request) -> web.Response:
     world, voice_id = request[WORLD], request.match_info["voice_id"]
     leg = world.service.leg(voice_id)
@@ -65,7 +71,7 @@ async def _press(request: web.Request) -> web.Response:
     if "digits" not in body:
         raise BadRequest('digits is required, e.g. {"digits": "1"}')
     world.service.press(leg, _digits(body["digits"]))
-    return json_response(call_detail(world, voice_id))
+    return _detail(world, voice_id)
 
 
 async def _hangup(request: web.Request) -> web.Response:
@@ -73,7 +79,7 @@ async def _hangup(request: web.Request) -> web.Response:
     leg = world.service.leg(voice_id)
     await read_json(request)
     world.service.callee_hangup(leg)
-    return json_response(call_detail(world, voice_id))
+    return _detail(world, voice_id)
 
 
 async def _answer(request: web.Request) -> web.Response:
@@ -81,7 +87,7 @@ async def _answer(request: web.Request) -> web.Response:
     leg = world.service.leg(voice_id)
     await read_json(request)
     world.service.answer(leg)
-    return json_response(call_detail(world, voice_id))
+    return _detail(world, voice_id)
 
 
 async def _reject(request: web.Request) -> web.Response:
@@ -93,7 +99,7 @@ async def _reject(request: web.Request) -> web.Response:
         allowed = ", ".join(REJECT_REASONS)
         raise BadRequest(f"as must be one of {allowed}, not {repr(kind)[:40]}")
     world.service.reject(leg, kind)
-    return json_response(call_detail(world, voice_id))
+    return _detail(world, voice_id)
 
 
 def _number(request: web.Request) -> str:

@@ -8,8 +8,6 @@ import dataclasses
 import sys
 from typing import Any
 
-from emulator.scenario.schema import ScenarioError
-
 __all__ = ["register"]
 
 
@@ -56,6 +54,7 @@ def register(commands: Any) -> None:
 
 def _run_validate(args: argparse.Namespace) -> int:
     from emulator.scenario.loader import load_scenario  # imported when run: keeps `serve` quick
+    from emulator.scenario.schema import ScenarioError
 
     status = 0
     for path in args.files:
@@ -74,6 +73,7 @@ def _run_replay(args: argparse.Namespace) -> int:
     from emulator.replay.report import summary_text, write_events, write_junit, write_report
     from emulator.replay.runner import ReplayOptions, replay
     from emulator.scenario.loader import load_scenario  # imported when run: keeps `serve` quick
+    from emulator.scenario.schema import ScenarioError
     from emulator.scenario.values import parse_assignment
 
     try:
