@@ -4,7 +4,9 @@
 
 The emulator runs in this process (as `serve` builds it, on a loopback port) under tracemalloc;
 the bench receiver runs in its own process, as in `campaign.py` (`--special-every 0`: it
-discards events, as `scaling.py` does from 1M numbers on). While the campaign runs, a snapshot is
+discards events, as `scaling.py` does from 1M numbers on). The delivery log keeps
+`--log-size` entries, by default n / 20: what its default 50,000 are to a 1M-number campaign, so
+that a small run shows the per-number costs of a big one. While the campaign runs, a snapshot is
 taken each time the traced memory has grown 5 % past the last one, so the last snapshot is the
 peak's (within 5 %). Printed: the traced peak and idle, bytes per number, and the biggest
 allocation sites of the peak over idle, by file:line (`--frames N`: by call stack); the bytes per
@@ -51,12 +53,13 @@ class Peak:
             await asyncio.sleep(interval_s)
 
 
-async def campaign(n: int, special_every: int, frames: int) -> dict[str, Any]:
+async def campaign(n: int, special_every: int, frames: int, log_size: int) -> dict[str, Any]:
     settings = Settings(
         port=0,
         app_id=APP_ID,
         app_key=APP_KEY,
         log_level="warning",
+        delivery_log_size=log_size,
         max_body_bytes=max(16 * 1024 * 1024, 64 * n),
     )
     runner = EmulatorRunner(create_app(settings), handle_signals=False)
@@ -96,17 +99,20 @@ def main() -> None:
     parser.add_argument("--special-every", type=int, default=10)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--frames", type=int, default=1)
+    parser.add_argument("--log-size", type=int, help="delivery log entries (default n / 20)")
     parser.add_argument("--quick", action="store_true", help="300 numbers (smoke test)")
     args = parser.parse_args()
     n = 300 if args.quick else args.numbers
-    m = asyncio.run(campaign(n, args.special_every, args.frames))
+    log_size = args.log_size or max(1, n // 20)
+    m = asyncio.run(campaign(n, args.special_every, args.frames, log_size))
     peak: Peak = m["peak"]
     assert peak.snapshot is not None
     key = "traceback" if args.frames > 1 else "lineno"
     diff = peak.snapshot.compare_to(m["idle"], key)
     grown = sum(d.size_diff for d in diff)
     head = (
-        f"{n} numbers (every {args.special_every or 'no'}th call special): traced heap at the "
+        f"{n} numbers (every {args.special_every or 'no'}th call special, delivery log "
+        f"{log_size:,}): traced heap at the "
         f"peak **{grown / n:.0f} B per number** over idle ({grown / 1e6:.1f} MB; tracemalloc's "
         f"own peak {m['traced_peak'] / 1e6:.1f} MB, {peak.taken} snapshots, "
         f"{m['wall']:.1f} s under tracemalloc)"

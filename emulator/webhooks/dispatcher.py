@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from emulator.domain.models import Broadcast
@@ -47,8 +47,8 @@ _LAST_PROBE_S = 1.0  # ...doubling up to this
 class _Channel:
     __slots__ = ("backoff", "key", "parked", "probing", "queue", "scheduled")
 
-    def __init__(self, key: str) -> None:
-        self.key = key
+    def __init__(self, key: Hashable) -> None:
+        self.key = key  # `Delivery.channel_key`: the channel's name, or the number it serves
         # a list, not a deque: a channel (one call leg) holds a few events, and an empty deque
         # costs 760 bytes against a list's 56, times every call with events on their way
         self.queue: list[Delivery] = []
@@ -58,7 +58,7 @@ class _Channel:
         self.probing = False  # its delivery is retrying an unreachable receiver in real time
 
     def __repr__(self) -> str:
-        return f"channel {self.key}"
+        return f"channel {self.queue[0].channel if self.queue else '(empty)'}"
 
 
 class Dispatcher:
@@ -87,7 +87,7 @@ class Dispatcher:
         self.on_settled: Callable[[Broadcast], None] | None = None
         self.on_attempt: Callable[[Delivery], None] = lambda delivery: None  # the world's record
         self.faults = faults or FaultBook()
-        self._channels: dict[str, _Channel] = {}
+        self._channels: dict[Hashable, _Channel] = {}
         self._workers: Workers[_Channel] = Workers(self._serve, self.policy.workers)
         self._seq = 0
         self._generation = 0
@@ -152,20 +152,24 @@ class Dispatcher:
     def send(
         self, channel: str, url: str, payload: dict[str, Any], owner: Broadcast | None = None
     ) -> None:
+        self.post(Delivery(0, channel, url, payload, self.clock.now_ms, owner))
+
+    def post(self, delivery: Delivery) -> None:
+        """Number, log and queue a delivery made by the caller (one that builds its payload
+        when read)."""
         self._seq += 1
-        delivery = Delivery(
-            self._seq, channel, url, payload, self.clock.now_ms, owner, generation=self._generation
-        )
+        delivery.seq = self._seq
+        delivery.generation = self._generation
         if len(self.log) == self.log.maxlen:
             self.dropped += 1
         self.log.append(delivery)
         self._enqueue(delivery)
 
     def _enqueue(self, delivery: Delivery) -> None:
-        channel = delivery.channel
-        ch = self._channels.get(channel)
+        key = delivery.channel_key
+        ch = self._channels.get(key)
         if ch is None:
-            ch = self._channels[channel] = _Channel(channel)
+            ch = self._channels[key] = _Channel(key)
         ch.queue.append(delivery)
         if ch.backoff:
             return
@@ -216,7 +220,7 @@ class Dispatcher:
     def _settle(self, ch: _Channel, delivery: Delivery, ok: bool) -> None:
         del ch.queue[0]
         delivery.state = "delivered" if ok else "dead"
-        delivery.body = delivery.headers = None
+        delivery.unload()
         if ok:
             self.delivered += 1
         else:
@@ -283,7 +287,7 @@ class Dispatcher:
             if self._holds.announced:
                 self._holds.check()
         latency = (time.monotonic() - started) * 1000.0
-        delivery.attempts.append(
+        delivery.record(
             Attempt(result.status, result.error, latency, at, real_at, outage_s, probes)
         )
         self.on_attempt(delivery)
