@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,12 +85,26 @@ class Result:
         return {"code": self.code, "reason": self.reason}
 
 
-@dataclass(slots=True, eq=False)
 class Play:
-    play_id: str
-    spec: PlaySpec
-    timer: Timer | None = None
-    waiting_digits: bool = False  # a menu's prompt has ended: the callee may press now
+    """A prompt playing on a call. Its id is made when first read: at a campaign's busiest
+    instant every number hears its prompt, and an id string each was 85 bytes."""
+
+    __slots__ = ("_id", "_make", "n", "spec", "timer", "voice_id", "waiting_digits")
+
+    def __init__(self, make_id: Callable[..., str], voice_id: str, n: int, spec: PlaySpec) -> None:
+        self._id: str | None = None
+        self._make = make_id  # `IdFactory.make`, shared by every play
+        self.voice_id = voice_id
+        self.n = n  # the call's n-th play
+        self.spec = spec
+        self.timer: Timer | None = None
+        self.waiting_digits = False  # a menu's prompt has ended: the callee may press now
+
+    @property
+    def play_id(self) -> str:
+        if self._id is None:
+            self._id = self._make("play", self.voice_id, self.n)
+        return self._id
 
 
 @dataclass(slots=True, eq=False)

@@ -93,6 +93,13 @@ class BroadcastService(PersonMoves):
         self.live: dict[str, CallLeg] = {}  # calls not disconnected yet, by voice_id
         self.waiting: dict[str, str] = {}  # interactive calls waiting for a person: what for
         self.last_created: Broadcast | None = None  # for the journal to link its create request
+        # bound once: a timer per leg holding a bound method of its own was 64 bytes more
+        self._make_id = ids.make
+        self._dial_cb = self._dial
+        self._answer_cb = self._answer
+        self._disconnect_cb = self._disconnect
+        self._play_ended_cb = self._play_ended
+        self._menu_ended_cb = self._menu_ended
 
     # ---------------------------------------------------------------- broadcasts -------
     def create(self, command: CreateCommand) -> Broadcast:
@@ -135,7 +142,7 @@ class BroadcastService(PersonMoves):
     # ---------------------------------------------------------------- dialling ---------
     def _schedule_dial(self, target: Target, at_ms: int) -> Timer:
         at_ms = self._dials.book(at_ms, self.clock.now_ms)
-        return self.clock.call_at(at_ms, self._dial, target)
+        return self.clock.call_at(at_ms, self._dial_cb, target)
 
     def _dial(self, target: Target) -> None:
         target.retry = None
@@ -171,21 +178,21 @@ class BroadcastService(PersonMoves):
             self._disconnect(leg, "invalid")
             return
         if outcome is Outcome.BUSY:
-            leg.progress = self.clock.call_later(t.busy_s * 1000, self._disconnect, leg, "busy")
+            leg.progress = self.clock.call_later(t.busy_s * 1000, self._disconnect_cb, leg, "busy")
             return
         self._set_state(leg, LegState.RINGING)
         if outcome is Outcome.INTERACTIVE:  # rings until a person answers or rejects it
             delay = t.no_answer_s * 1000
-            leg.progress = self.clock.call_later(delay, self._disconnect, leg, "no-answer")
+            leg.progress = self.clock.call_later(delay, self._disconnect_cb, leg, "no-answer")
             self._wait(leg, "answer")
         elif outcome is Outcome.HUMAN:
-            leg.progress = self.clock.call_later(plan.ring_s * 1000, self._answer, leg)
+            leg.progress = self.clock.call_later(plan.ring_s * 1000, self._answer_cb, leg)
         elif outcome is Outcome.MACHINE:
             delay = (plan.ring_s + t.amd_s) * 1000
-            leg.progress = self.clock.call_later(delay, self._disconnect, leg, "AMD")
+            leg.progress = self.clock.call_later(delay, self._disconnect_cb, leg, "AMD")
         else:
             delay = t.no_answer_s * 1000
-            leg.progress = self.clock.call_later(delay, self._disconnect, leg, "no-answer")
+            leg.progress = self.clock.call_later(delay, self._disconnect_cb, leg, "no-answer")
 
     def _answer(self, leg: CallLeg) -> None:
         leg.progress = None
@@ -195,7 +202,7 @@ class BroadcastService(PersonMoves):
         plan = leg.plan
         if plan is not None and plan.hangup_after_s is not None:
             delay = plan.hangup_after_s * 1000
-            leg.deadline = self.clock.call_later(delay, self._disconnect, leg, "callee-hangup")
+            leg.deadline = self.clock.call_later(delay, self._disconnect_cb, leg, "callee-hangup")
         spec = leg.target.recipient.play or leg.broadcast.command.play
         if spec is not None:
             self._start_play(leg, spec)
@@ -207,7 +214,7 @@ class BroadcastService(PersonMoves):
         self.clock.cancel(leg.progress)
         patience = leg.plan.patience_s if leg.plan else self.timings.patience_s
         leg.progress = self.clock.call_later(
-            patience * 1000, self._disconnect, leg, "callee-hangup"
+            patience * 1000, self._disconnect_cb, leg, "callee-hangup"
         )
 
     # ---------------------------------------------------------------- leg states -------
@@ -313,7 +320,7 @@ class BroadcastService(PersonMoves):
         leg.progress = None
         leg.plays += 1
         seconds = self._prompt_seconds(spec)
-        play = Play(self.ids.make("play", leg.voice_id, leg.plays), spec)
+        play = Play(self._make_id, leg.voice_id, leg.plays, spec)
         leg.play = play
         self.events.play_state(leg, play, "initiated")
         if seconds is None:
@@ -322,7 +329,7 @@ class BroadcastService(PersonMoves):
             self.events.play_state(leg, play, "failederror", description=f"unknown prompt {name}")
             self._await_callee(leg)
         else:
-            play.timer = self.clock.call_later(seconds * 1000, self._play_ended, leg, play)
+            play.timer = self.clock.call_later(seconds * 1000, self._play_ended_cb, leg, play)
         return play
 
     def _prompt_seconds(self, spec: PlaySpec) -> int | None:
@@ -353,10 +360,10 @@ class BroadcastService(PersonMoves):
         play.waiting_digits = True
         if digits:
             delay = (leg.plan.press_after_s if leg.plan else 1) * 1000
-            play.timer = self.clock.call_later(delay, self._menu_ended, leg, play, digits)
+            play.timer = self.clock.call_later(delay, self._menu_ended_cb, leg, play, digits)
         else:
             delay = self.timings.menu_timeout_s * 1000
-            play.timer = self.clock.call_later(delay, self._menu_ended, leg, play, None)
+            play.timer = self.clock.call_later(delay, self._menu_ended_cb, leg, play, None)
             if interactive:
                 self._wait(leg, "press")
 
