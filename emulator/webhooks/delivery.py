@@ -92,6 +92,7 @@ class Delivery:
         "body",
         "generation",
         "headers",
+        "next",
         "owner",
         "seq",
         "state",
@@ -120,6 +121,7 @@ class Delivery:
         self.body: bytes | None = None
         self.headers: dict[str, str] | None = None
         self.generation = generation
+        self.next: Delivery | None = None  # the next one of its channel, while queued
 
     @property
     def channel(self) -> str:

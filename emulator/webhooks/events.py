@@ -99,12 +99,12 @@ class EventEmitter:
 
     # -- per call --------------------------------------------------------------------------
     def _send_call(
-        self, leg: CallLeg, kind: int, subject: Any, name: str, extra: dict[str, Any] | None
+        self, leg: CallLeg, subject: Play | Bridge | None, name: str, extra: dict[str, Any] | None
     ) -> None:
         broadcast = leg.broadcast
         broadcast.outstanding += 1
         delivery = CallDelivery(broadcast.per_call_url, self.clock.now_ms, broadcast)
-        delivery.set_event(self, leg, kind, subject, name, extra)
+        delivery.set_event(self, leg, subject, name, extra)
         self.transport.post(delivery)
         if self.bus.listening:
             self.bus.call(leg, delivery.payload)
@@ -114,13 +114,13 @@ class EventEmitter:
         self._maybe_complete(broadcast)
 
     def leg_state(self, leg: CallLeg, state: str, **extra: Any) -> None:
-        self._send_call(leg, _LEG, None, state, extra or None)
+        self._send_call(leg, None, state, extra or None)
 
     def play_state(self, leg: CallLeg, play: Play, playstate: str, **extra: Any) -> None:
-        self._send_call(leg, _PLAY, play, playstate, extra or None)
+        self._send_call(leg, play, playstate, extra or None)
 
     def bridge_state(self, leg: CallLeg, bridge: Bridge, state: str, **extra: Any) -> None:
-        self._send_call(leg, _BRIDGE, bridge, state, extra or None)
+        self._send_call(leg, bridge, state, extra or None)
 
     def build(self, d: CallDelivery) -> Payload:
         """The payload of a per-call event, as it was at the virtual instant it happened (all
@@ -142,18 +142,18 @@ class EventEmitter:
             custom = broadcast.command.custom_data  # v2.0: one for the whole broadcast
         if custom is not None:
             payload["custom_data"] = custom
-        kind, name = d.kind, d.name
-        if kind == _LEG:
+        subject, name = d.subject, d.name
+        if subject is None:
             payload["state"] = name
-        elif kind == _PLAY:  # no `state` key: clients branch on it (fact sheet B.4)
-            play = d.subject
+        elif isinstance(subject, Play):  # no `state` key: clients branch on it (fact sheet B.4)
+            play = subject
             payload["play_id"] = play.play_id
             payload["playstate"] = name
             if play.spec.prompt_ref is not None:
                 payload["prompt_ref"] = play.spec.prompt_ref
             payload.setdefault("description", name)
         else:
-            bridge = d.subject
+            bridge = subject
             payload["voice_Id"] = leg.voice_id
             payload["bridge_id"] = bridge.bridge_id
             payload["state"] = name
@@ -165,15 +165,12 @@ class EventEmitter:
         return payload
 
 
-_LEG, _PLAY, _BRIDGE = 0, 1, 2
-
-
 class CallDelivery(Delivery):
     """A per-call event that builds its payload when read (sent, logged, streamed), not when
     queued: at a campaign's busiest instant every number has events queued, and a payload dict
     with its timestamp string was ~340 bytes each. What it is built from never changes."""
 
-    __slots__ = ("emitter", "extra", "kind", "leg", "name", "subject")
+    __slots__ = ("emitter", "extra", "leg", "name", "subject")
 
     def __init__(self, url: str, virtual_ms: int, owner: Broadcast) -> None:
         super().__init__(0, "", url, None, virtual_ms, owner)
@@ -182,15 +179,13 @@ class CallDelivery(Delivery):
         self,
         emitter: EventEmitter,
         leg: CallLeg,
-        kind: int,
-        subject: Any,
+        subject: Play | Bridge | None,
         name: str,
         extra: dict[str, Any] | None,
     ) -> None:
         self.emitter = emitter
         self.leg = leg
-        self.kind = kind
-        self.subject = subject  # the Play or Bridge of a play or bridge event
+        self.subject = subject  # the Play or Bridge of a play or bridge event; None: the leg's
         self.name = name
         self.extra = extra
 
