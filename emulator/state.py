@@ -49,7 +49,7 @@ from emulator.projects import Projects, project_changes
 from emulator.state_nodes import Invalid, loads
 from emulator.state_schema import FORMAT, VERSION, validate
 from emulator.state_writer import write_chunks, write_worlds
-from emulator.webhooks.delivery import Attempt, Delivery
+from emulator.webhooks.delivery import Attempt, Delivery, PlainDelivery
 from emulator.world import World
 
 __all__ = [
@@ -334,7 +334,7 @@ def _restore_delivery(world: World, row: dict[str, Any]) -> Delivery:
     owner = leg.broadcast if leg is not None and row["state"] == "pending" else None
     if owner is not None:
         owner.outstanding += 1
-    delivery = Delivery(
+    delivery = PlainDelivery(
         row["seq"], row["channel"], row["url"], row["payload"], row["virtual_ms"], owner
     )
     delivery.state = row["state"]

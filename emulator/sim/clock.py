@@ -63,10 +63,11 @@ class _Bucket:
     entry per instant, not one per timer (a campaign schedules a timer per number per step, a
     million at one instant)."""
 
-    __slots__ = ("clock", "live", "next", "timers")
+    __slots__ = ("clock", "due", "live", "next", "timers")
 
-    def __init__(self, clock: VirtualClock) -> None:
+    def __init__(self, clock: VirtualClock, due: int) -> None:
         self.clock = clock
+        self.due = due  # one int object for all its timers (each made its own: 32 bytes)
         self.timers: list[Timer | None] = []
         self.live = 0  # timers not cancelled and not fired yet
         self.next = 0  # the first timer not fired yet (a bucket resumed after an earlier one)
@@ -147,9 +148,9 @@ class VirtualClock:
         due = max(int(due_ms), self._now)
         bucket = self._buckets.get((due, priority))
         if bucket is None:
-            bucket = self._buckets[due, priority] = _Bucket(self)
+            bucket = self._buckets[due, priority] = _Bucket(self, due)
             heapq.heappush(self._heap, (due, priority, bucket))
-        timer = Timer(due, callback, args, bucket)
+        timer = Timer(bucket.due, callback, args, bucket)
         bucket.timers.append(timer)
         bucket.live += 1
         self._live += 1

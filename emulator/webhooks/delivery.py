@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from emulator.domain.models import Broadcast
 
-__all__ = ["Attempt", "Delivery", "DeliveryPolicy", "redact_url"]
+__all__ = ["Attempt", "Delivery", "DeliveryPolicy", "PlainDelivery", "redact_url"]
 
 
 def redact_url(url: str) -> str:
@@ -81,57 +81,53 @@ class Attempt:
 class Delivery:
     """One webhook: its payload, where it goes, and what became of it (the delivery log's row).
 
-    `attempts` is a shared empty tuple until the first attempt (a campaign queues millions of
-    deliveries at once; an empty list each was 56 bytes).
+    Where it goes (`channel`, `url`, `owner`) is the subclass's: `PlainDelivery` stores it, a
+    per-call event (`events.CallDelivery`) reads it from its call, since a campaign queues
+    millions of those at once. For the same reason `attempts` is a shared empty tuple until the
+    first attempt (an empty list each was 56 bytes).
     """
 
     __slots__ = (
-        "_channel",
         "_payload",
         "attempts",
         "body",
         "generation",
         "headers",
         "next",
-        "owner",
         "seq",
         "state",
-        "url",
         "virtual_ms",
     )
 
-    def __init__(
-        self,
-        seq: int,
-        channel: str,
-        url: str,
-        payload: dict[str, Any] | None,
-        virtual_ms: int,
-        owner: Broadcast | None = None,
-        generation: int = 0,
-    ) -> None:
+    def __init__(self, seq: int, payload: dict[str, Any] | None, virtual_ms: int) -> None:
         self.seq = seq
-        self._channel = channel
-        self.url = url
         self._payload = payload
         self.virtual_ms = virtual_ms
-        self.owner = owner
         self.state = "pending"
         self.attempts: list[Attempt] | tuple[Attempt, ...] = ()
         self.body: bytes | None = None
         self.headers: dict[str, str] | None = None
-        self.generation = generation
+        self.generation = 0
         self.next: Delivery | None = None  # the next one of its channel, while queued
 
     @property
     def channel(self) -> str:
         """The channel's name: deliveries of one channel go out one after the other, in order."""
-        return self._channel
+        raise NotImplementedError
 
     @property
     def channel_key(self) -> Hashable:
         """What the dispatcher keys the channel by (the name, unless a subclass has better)."""
-        return self._channel
+        return self.channel
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def owner(self) -> Broadcast | None:
+        """The broadcast whose completion waits for this delivery, if any."""
+        raise NotImplementedError
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -180,3 +176,35 @@ class Delivery:
             "attempts": [a.as_json() for a in self.attempts],
             "payload": p,
         }
+
+
+class PlainDelivery(Delivery):
+    """A delivery that stores its payload and where it goes (broadcast events, restored ones)."""
+
+    __slots__ = ("_channel", "_owner", "_url")
+
+    def __init__(
+        self,
+        seq: int,
+        channel: str,
+        url: str,
+        payload: dict[str, Any],
+        virtual_ms: int,
+        owner: Broadcast | None = None,
+    ) -> None:
+        super().__init__(seq, payload, virtual_ms)
+        self._channel = channel
+        self._url = url
+        self._owner = owner
+
+    @property
+    def channel(self) -> str:
+        return self._channel
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def owner(self) -> Broadcast | None:
+        return self._owner

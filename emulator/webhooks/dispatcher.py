@@ -30,7 +30,13 @@ from emulator.faults import FaultBook, real_delay
 from emulator.sim.activity import Activity
 from emulator.sim.clock import VirtualClock
 from emulator.webhooks.crypto import BodyEncoder
-from emulator.webhooks.delivery import Attempt, Delivery, DeliveryPolicy, redact_url
+from emulator.webhooks.delivery import (
+    Attempt,
+    Delivery,
+    DeliveryPolicy,
+    PlainDelivery,
+    redact_url,
+)
 from emulator.webhooks.holds import Holds, Outage, Outages
 from emulator.webhooks.targets import Listener, Target
 from emulator.webhooks.transport import Result, Transport
@@ -174,7 +180,7 @@ class Dispatcher:
     def send(
         self, channel: str, url: str, payload: dict[str, Any], owner: Broadcast | None = None
     ) -> None:
-        self.post(Delivery(0, channel, url, payload, self.clock.now_ms, owner))
+        self.post(PlainDelivery(0, channel, url, payload, self.clock.now_ms, owner))
 
     def post(self, delivery: Delivery) -> None:
         """Number, log and queue a delivery made by the caller (one that builds its payload

@@ -103,7 +103,7 @@ class EventEmitter:
     ) -> None:
         broadcast = leg.broadcast
         broadcast.outstanding += 1
-        delivery = CallDelivery(broadcast.per_call_url, self.clock.now_ms, broadcast)
+        delivery = CallDelivery(self.clock.now_ms)
         delivery.set_event(self, leg, subject, name, extra)
         self.transport.post(delivery)
         if self.bus.listening:
@@ -172,8 +172,8 @@ class CallDelivery(Delivery):
 
     __slots__ = ("emitter", "extra", "leg", "name", "subject")
 
-    def __init__(self, url: str, virtual_ms: int, owner: Broadcast) -> None:
-        super().__init__(0, "", url, None, virtual_ms, owner)
+    def __init__(self, virtual_ms: int) -> None:
+        super().__init__(0, None, virtual_ms)
 
     def set_event(
         self,
@@ -205,6 +205,14 @@ class CallDelivery(Delivery):
     @property
     def channel_key(self) -> Hashable:
         return self.leg.target  # the number itself: no name string per event
+
+    @property
+    def url(self) -> str:
+        return self.leg.broadcast.per_call_url
+
+    @property
+    def owner(self) -> Broadcast:
+        return self.leg.broadcast
 
     @property
     def broadcast_id(self) -> Any:
