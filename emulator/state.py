@@ -42,6 +42,7 @@ from emulator.domain.models import (
     Recipient,
     Result,
     Target,
+    recipient_numbers,
 )
 from emulator.domain.service import STOPPED, SUCCESS
 from emulator.errors import EmulatorError
@@ -283,10 +284,10 @@ def _restore_broadcast(world: World, row: dict[str, Any]) -> Broadcast:
     b.state = BroadcastState(row["state"])
     b.ended_ms = row["ended_ms"]
     b.completion_sent = row["completion_sent"]
-    for index, (recipient, saved) in enumerate(
-        zip(b.command.recipients, row["targets"], strict=True)
+    for index, (number, saved) in enumerate(
+        zip(recipient_numbers(b.command.recipients), row["targets"], strict=True)
     ):
-        target = Target(b, index, recipient, attempts=saved["attempts"])
+        target = Target(b, index, number, attempts=saved["attempts"])
         if saved["result"] is not None:
             target.result = Result(**saved["result"])
             b.tally(target.result)

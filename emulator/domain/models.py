@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from emulator.domain.behaviour import AttemptPlan
 from emulator.sim.clock import Timer
@@ -20,8 +20,10 @@ __all__ = [
     "Play",
     "PlaySpec",
     "Recipient",
+    "Recipients",
     "Result",
     "Target",
+    "recipient_numbers",
 ]
 
 
@@ -58,6 +60,60 @@ class Recipient:
     custom_data: Any = None
 
 
+class Recipients(Sequence[Recipient]):
+    """The numbers of a create request, in order: a plain number is kept as its string, and a
+    `Recipient` is made when one is read (one each was 56 bytes a number, a million of them
+    for a million-number campaign); only recipients with a play or data of their own are kept
+    as such."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[Recipient | str]) -> None:
+        self._items = [
+            item.number if isinstance(item, Recipient) and _plain(item) else item for item in items
+        ]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> Recipient: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Recipient, ...]: ...
+    def __getitem__(self, index: int | slice) -> Recipient | tuple[Recipient, ...]:
+        if isinstance(index, slice):
+            return tuple(_recipient(item) for item in self._items[index])
+        return _recipient(self._items[index])
+
+    def numbers(self) -> list[str]:
+        return [item if isinstance(item, str) else item.number for item in self._items]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Recipients):
+            return self._items == other._items
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Recipients({len(self._items)} numbers)"
+
+
+def _plain(recipient: Recipient) -> bool:
+    return recipient.play is None and recipient.custom_data is None
+
+
+def _recipient(item: Recipient | str) -> Recipient:
+    return Recipient(item) if isinstance(item, str) else item
+
+
+def recipient_numbers(recipients: Sequence[Recipient]) -> list[str]:
+    """The numbers of `recipients`, without making a `Recipient` for each."""
+    if isinstance(recipients, Recipients):
+        return recipients.numbers()
+    return [recipient.number for recipient in recipients]
+
+
 @dataclass(frozen=True, slots=True)
 class CreateCommand:
     """The one canonical create request every dialect is normalised into."""
@@ -65,7 +121,7 @@ class CreateCommand:
     name: str
     owner_ref: str | None
     from_number: str
-    recipients: tuple[Recipient, ...]
+    recipients: Sequence[Recipient]  # `Recipients` from a request
     play: PlaySpec | None
     retry_interval_ms: int
     max_attempts: int
@@ -156,15 +212,15 @@ class Target:
 
     broadcast: Broadcast
     index: int
-    recipient: Recipient
+    number: str
     attempts: int = 0
     leg: CallLeg | None = None
     result: Result | None = None
     retry: Timer | None = None
 
     @property
-    def number(self) -> str:
-        return self.recipient.number
+    def recipient(self) -> Recipient:
+        return self.broadcast.command.recipients[self.index]
 
     @property
     def state(self) -> str:

@@ -30,6 +30,7 @@ from emulator.domain.models import (
     PlaySpec,
     Result,
     Target,
+    recipient_numbers,
 )
 from emulator.domain.person import CalleeWaits, NoWaits, PersonMoves
 from emulator.domain.store import Store
@@ -106,8 +107,8 @@ class BroadcastService(PersonMoves):
         now = self.clock.now_ms
         broadcast = Broadcast(self.ids.broadcast(), command, now)
         broadcast.targets = [
-            Target(broadcast, index, recipient)
-            for index, recipient in enumerate(command.recipients)
+            Target(broadcast, index, number)
+            for index, number in enumerate(recipient_numbers(command.recipients))
         ]
         broadcast.queued = len(broadcast.targets)
         self.store.add(broadcast)
