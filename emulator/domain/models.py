@@ -5,10 +5,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import Any, Generic, TypeVar, cast, overload
 
 from emulator.domain.behaviour import AttemptPlan
 from emulator.sim.clock import Timer
+
+T = TypeVar("T")
 
 __all__ = [
     "Bridge",
@@ -172,30 +174,103 @@ class Bridge:
     timer: Timer | None = None
 
 
-@dataclass(slots=True, eq=False)
+class _LegRare:
+    """The fields of a call that most calls never set (menus, bridges, a hang-up deadline)."""
+
+    __slots__ = ("bridge", "bridges", "deadline", "menu_ms", "menus")
+
+    def __init__(self) -> None:
+        self.menus = 0
+        self.bridges = 0
+        self.bridge: Bridge | None = None
+        self.deadline: Timer | None = None
+        self.menu_ms: int | None = None
+
+
+class _Rare(Generic[T]):
+    """A `CallLeg` field kept in its `_LegRare`, made when the field is first set to anything
+    but its default: every field a leg holds itself costs 8 bytes a call, a million calls
+    at a campaign's busiest instant."""
+
+    def __init__(self, default: T) -> None:
+        self.default = default
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, leg: None, owner: type) -> _Rare[T]: ...
+    @overload
+    def __get__(self, leg: CallLeg, owner: type) -> T: ...
+    def __get__(self, leg: CallLeg | None, owner: type) -> T | _Rare[T]:
+        if leg is None:
+            return self
+        rare = leg._rare
+        return self.default if rare is None else cast(T, getattr(rare, self.name))
+
+    def __set__(self, leg: CallLeg, value: T) -> None:
+        rare = leg._rare
+        if rare is None:
+            if value == self.default:
+                return
+            rare = leg._rare = _LegRare()
+        setattr(rare, self.name, value)
+
+
 class CallLeg:
     """One attempt to call one number: a call with its own voice_id."""
 
-    voice_id: str
-    target: Target
-    attempt: int
-    state: LegState = LegState.INITIATED
-    plan: AttemptPlan | None = None
-    answered: bool = False
-    reason: str = ""
-    menus: int = 0
-    plays: int = 0
-    bridges: int = 0
-    play: Play | None = None
-    bridge: Bridge | None = None
-    progress: Timer | None = None  # the callee's next move (answer, busy, hang up...)
-    deadline: Timer | None = None  # a callee who hangs up at a fixed time after answering
-    started_ms: int = 0
-    ended_ms: int | None = None
-    # for the timeline (8 bytes each: legs of one instant share its int): when the callee
-    # answered, and when the last menu's prompt ended
-    answered_ms: int | None = None
-    menu_ms: int | None = None
+    __slots__ = (
+        "_rare",
+        "answered",
+        "answered_ms",
+        "attempt",
+        "ended_ms",
+        "plan",
+        "play",
+        "plays",
+        "progress",
+        "reason",
+        "started_ms",
+        "state",
+        "target",
+        "voice_id",
+    )
+
+    menus = _Rare(0)
+    bridges = _Rare(0)
+    bridge: _Rare[Bridge | None] = _Rare(None)
+    deadline: _Rare[Timer | None] = _Rare(None)  # a callee who hangs up at a fixed time
+    menu_ms: _Rare[int | None] = _Rare(None)  # when the last menu's prompt ended (timeline)
+
+    def __init__(
+        self,
+        voice_id: str,
+        target: Target,
+        attempt: int,
+        state: LegState = LegState.INITIATED,
+        plan: AttemptPlan | None = None,
+        started_ms: int = 0,
+    ) -> None:
+        self.voice_id = voice_id
+        self.target = target
+        self.attempt = attempt
+        self.state = state
+        self.plan = plan
+        self.answered = False
+        self.reason = ""
+        self.plays = 0
+        self.play: Play | None = None
+        self.progress: Timer | None = None  # the callee's next move (answer, busy, hang up...)
+        self.started_ms = started_ms
+        self.ended_ms: int | None = None
+        # when the callee answered, for the timeline (legs of one instant share its int)
+        self.answered_ms: int | None = None
+        self._rare: _LegRare | None = None
+
+    def __repr__(self) -> str:
+        return f"CallLeg({self.voice_id!r}, attempt {self.attempt}, {self.state.value})"
 
     @property
     def broadcast(self) -> Broadcast:
