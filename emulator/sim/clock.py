@@ -27,7 +27,7 @@ class Timer:
     A timer that fired, or that a clock reset dropped, is detached: cancelling it changes nothing.
     """
 
-    __slots__ = ("_bucket", "args", "callback", "cancelled", "due")
+    __slots__ = ("_bucket", "args", "callback", "due")
 
     def __init__(
         self,
@@ -39,13 +39,14 @@ class Timer:
         self.due = due
         self.callback = callback
         self.args = args
-        self.cancelled = False
-        self._bucket = bucket  # the list of its instant that holds it, while it does
+        self._bucket = bucket  # the list of its instant that holds it, while it waits there
+
+    @property
+    def cancelled(self) -> bool:
+        """Cancelled, fired or dropped: no longer waiting (no flag of its own: 16 bytes a timer)."""
+        return self._bucket is None
 
     def cancel(self) -> None:
-        if self.cancelled:
-            return
-        self.cancelled = True
         bucket = self._bucket
         if bucket is not None:
             bucket.live -= 1
@@ -54,7 +55,6 @@ class Timer:
 
     def detach(self) -> None:
         """The clock no longer holds this timer: it can neither fire nor be counted."""
-        self.cancelled = True
         self._bucket = None
 
 
@@ -210,7 +210,7 @@ class VirtualClock:
                 timer = timers[bucket.next]
                 timers[bucket.next] = None  # fired timers go now, not when the instant ends
                 bucket.next += 1
-                if timer is None or timer.cancelled:
+                if timer is None or timer._bucket is None:  # cancelled
                     continue
                 bucket.live -= 1
                 self._live -= 1
