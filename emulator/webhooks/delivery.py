@@ -90,9 +90,7 @@ class Delivery:
     __slots__ = (
         "_payload",
         "attempts",
-        "body",
-        "generation",
-        "headers",
+        "encoded",
         "next",
         "seq",
         "state",
@@ -105,9 +103,8 @@ class Delivery:
         self.virtual_ms = virtual_ms
         self.state = "pending"
         self.attempts: list[Attempt] | tuple[Attempt, ...] = ()
-        self.body: bytes | None = None
-        self.headers: dict[str, str] | None = None
-        self.generation = 0
+        # the body and headers as sent (encrypted, if so), from the first attempt until settled
+        self.encoded: tuple[bytes, dict[str, str]] | None = None
         self.next: Delivery | None = None  # the next one of its channel, while queued
 
     @property
@@ -148,7 +145,7 @@ class Delivery:
 
     def unload(self) -> None:
         """Settled: drop what sending needed (a payload that can be built again goes too)."""
-        self.body = self.headers = None
+        self.encoded = None
 
     @property
     def broadcast_id(self) -> Any:

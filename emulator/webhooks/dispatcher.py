@@ -187,7 +187,6 @@ class Dispatcher:
         when read)."""
         self._seq += 1
         delivery.seq = self._seq
-        delivery.generation = self._generation
         if len(self.log) == self.log.maxlen:
             self.dropped += 1
         self.log.append(delivery)
@@ -205,6 +204,10 @@ class Dispatcher:
         if not ch.scheduled:
             ch.scheduled = True
             self._make_ready(ch)
+
+    def _current(self, ch: _Channel) -> bool:
+        """False once a reset has dropped `ch` (an attempt in flight then finishes unrecorded)."""
+        return self._channels.get(ch.key) is ch
 
     def _make_ready(self, ch: _Channel, spawn: bool = True) -> None:
         """Queue `ch` for a worker; `spawn=False` from a worker that will look again itself."""
@@ -233,7 +236,7 @@ class Dispatcher:
                 self._park(ch, outage)
                 return
         ok = await self._attempt(ch, delivery, target)
-        if ok is None or delivery.generation != self._generation:
+        if ok is None or not self._current(ch):
             return  # parked, or reset while in flight: the channel is gone
         if ok or len(delivery.attempts) >= self.policy.attempts:
             self._settle(ch, delivery, ok)
@@ -295,8 +298,8 @@ class Dispatcher:
         self._holds.watch()
         outage_s, probes = 0.0, 0
         try:
-            if delivery.body is None:
-                delivery.body, delivery.headers = self.encoder.encode(delivery.payload)
+            if delivery.encoded is None:
+                delivery.encoded = self.encoder.encode(delivery.payload)
             result = await self._post(delivery, target)
             if result.unreachable and isinstance(target, Target) and self.policy.outage_s > 0:
                 ride = await self._ride_out(ch, delivery, target, result)
@@ -336,9 +339,10 @@ class Dispatcher:
         allow = self.policy.allow
         if allow and target.host not in allow:
             return Result(None, f"refused: host {target.host!r} is not in --webhook-allow")
-        assert self._transport is not None and delivery.body is not None
+        assert self._transport is not None and delivery.encoded is not None
+        body, headers = delivery.encoded
         return await self._transport.post(
-            target, delivery.body, delivery.headers or {}, self.policy.timeout_s, self._verify
+            target, body, headers, self.policy.timeout_s, self._verify
         )
 
     # -- outages -------------------------------------------------------------------------
@@ -359,30 +363,31 @@ class Dispatcher:
         result, probes, last, ended = first, 0, began, False
         ch.probing = True
         try:
-            result, probes, last = await self._probe(delivery, target, outage, first)
+            result, probes, last = await self._probe(ch, delivery, target, outage, first)
             ended = True
         finally:  # whatever happens, the parked channels go on (or they would hold time)
             ch.probing = False
-            if delivery.generation == self._generation:
+            if self._current(ch):
                 self._end_outage(target, outage, result if ended else None)
         return result, max(0.0, last - began), probes, last
 
     async def _probe(
-        self, delivery: Delivery, target: Target, outage: Outage, result: Result
+        self, ch: _Channel, delivery: Delivery, target: Target, outage: Outage, result: Result
     ) -> tuple[Result, int, float]:
-        assert self._transport is not None and delivery.body is not None
+        assert self._transport is not None and delivery.encoded is not None
+        body, headers = delivery.encoded
         delay, probes, last = _FIRST_PROBE_S, 0, time.monotonic()
-        while result.unreachable and delivery.generation == self._generation:
+        while result.unreachable and self._current(ch):
             remaining = outage.deadline - time.monotonic()
             if remaining <= 0:
                 break
             await asyncio.sleep(min(delay, remaining))
             delay = min(delay * 2, _LAST_PROBE_S)
-            if delivery.generation != self._generation:
+            if not self._current(ch):
                 break
             last = time.monotonic()
             result = await self._transport.post(
-                target, delivery.body, delivery.headers or {}, self.policy.timeout_s, self._verify
+                target, body, headers, self.policy.timeout_s, self._verify
             )
             probes += 1
         return result, probes, last
@@ -432,7 +437,6 @@ class Dispatcher:
     # -- state file --------------------------------------------------------------------
     def adopt(self, delivery: Delivery) -> None:
         """Put a restored delivery back in the log; a pending one is queued again, in order."""
-        delivery.generation = self._generation
         self._seq = max(self._seq, delivery.seq)
         self.log.append(delivery)
         if delivery.state == "pending":
