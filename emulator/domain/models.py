@@ -145,14 +145,14 @@ class Result:
 
 class Play:
     """A prompt playing on a call. Its id is made when first read: at a campaign's busiest
-    instant every number hears its prompt, and an id string each was 85 bytes."""
+    instant every number hears its prompt, and an id string each was 85 bytes (so was every
+    field more than five: the id slot holds the maker until the id is made)."""
 
-    __slots__ = ("_id", "_make", "n", "spec", "timer", "voice_id", "waiting_digits")
+    __slots__ = ("_id", "leg", "n", "spec", "timer", "waiting_digits")
 
-    def __init__(self, make_id: Callable[..., str], voice_id: str, n: int, spec: PlaySpec) -> None:
-        self._id: str | None = None
-        self._make = make_id  # `IdFactory.make`, shared by every play
-        self.voice_id = voice_id
+    def __init__(self, make_id: Callable[..., str], leg: CallLeg, n: int, spec: PlaySpec) -> None:
+        self._id: str | Callable[..., str] = make_id  # `IdFactory.make`, shared by every play
+        self.leg = leg
         self.n = n  # the call's n-th play
         self.spec = spec
         self.timer: Timer | None = None
@@ -160,9 +160,10 @@ class Play:
 
     @property
     def play_id(self) -> str:
-        if self._id is None:
-            self._id = self._make("play", self.voice_id, self.n)
-        return self._id
+        made = self._id
+        if not isinstance(made, str):
+            made = self._id = made("play", self.leg.voice_id, self.n)
+        return made
 
 
 @dataclass(slots=True, eq=False)

@@ -321,7 +321,7 @@ class BroadcastService(PersonMoves):
         leg.progress = None
         leg.plays += 1
         seconds = self._prompt_seconds(spec)
-        play = Play(self._make_id, leg.voice_id, leg.plays, spec)
+        play = Play(self._make_id, leg, leg.plays, spec)
         leg.play = play
         self.events.play_state(leg, play, "initiated")
         if seconds is None:
@@ -330,7 +330,7 @@ class BroadcastService(PersonMoves):
             self.events.play_state(leg, play, "failederror", description=f"unknown prompt {name}")
             self._await_callee(leg)
         else:
-            play.timer = self.clock.call_later(seconds * 1000, self._play_ended_cb, leg, play)
+            play.timer = self.clock.call_later(seconds * 1000, self._play_ended_cb, play)
         return play
 
     def _prompt_seconds(self, spec: PlaySpec) -> int | None:
@@ -346,7 +346,8 @@ class BroadcastService(PersonMoves):
             if self.waiting:
                 self._unwait(leg)
 
-    def _play_ended(self, leg: CallLeg, play: Play) -> None:
+    def _play_ended(self, play: Play) -> None:
+        leg = play.leg  # one timer argument, not two: 16 bytes a call while its prompt plays
         play.timer = None
         if not play.spec.dtmf:
             leg.play = None
