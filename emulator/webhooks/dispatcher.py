@@ -52,32 +52,32 @@ _LAST_PROBE_S = 1.0  # ...doubling up to this
 
 class _Channel:
     """The deliveries of one channel, in order: a queue linked through `Delivery.next`, since a
-    channel (one number) holds a few events, and even a list of two was 88 bytes a number."""
+    channel (one number) holds a few events, and even a list of two was 88 bytes a number (and
+    with so few, appending walks the queue rather than keep its tail: 16 bytes a number)."""
 
-    __slots__ = ("backoff", "head", "key", "parked", "probing", "scheduled", "tail")
+    __slots__ = ("backoff", "head", "key", "parked", "probing", "scheduled")
 
     def __init__(self, key: Hashable) -> None:
         self.key = key  # `Delivery.channel_key`: the channel's name, or the number it serves
         self.head: Delivery | None = None
-        self.tail: Delivery | None = None
         self.scheduled = False
         self.backoff = False
         self.parked = False  # waiting for an unreachable receiver (token held)
         self.probing = False  # its delivery is retrying an unreachable receiver in real time
 
     def append(self, delivery: Delivery) -> None:
-        if self.tail is None:
+        last = self.head
+        if last is None:
             self.head = delivery
-        else:
-            self.tail.next = delivery
-        self.tail = delivery
+            return
+        while last.next is not None:
+            last = last.next
+        last.next = delivery
 
     def popleft(self) -> None:
         head = self.head
         if head is not None:
             self.head, head.next = head.next, None
-            if self.head is None:
-                self.tail = None
 
     def __len__(self) -> int:
         count, delivery = 0, self.head
