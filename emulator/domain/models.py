@@ -87,6 +87,11 @@ class Recipients(Sequence[Recipient]):
             return tuple(_recipient(item) for item in self._items[index])
         return _recipient(self._items[index])
 
+    def special(self, index: int) -> Recipient | None:
+        """The `index`-th recipient if it has a play or data of its own (nothing is made)."""
+        item = self._items[index]
+        return None if isinstance(item, str) else item
+
     def numbers(self) -> list[str]:
         return [item if isinstance(item, str) else item.number for item in self._items]
 
@@ -297,6 +302,15 @@ class Target:
     @property
     def recipient(self) -> Recipient:
         return self.broadcast.command.recipients[self.index]
+
+    @property
+    def own(self) -> Recipient | None:
+        """Its recipient if that has a play or custom data of its own, else None (read for
+        every event: a plain number's `Recipient` is not made for it)."""
+        recipients = self.broadcast.command.recipients
+        if isinstance(recipients, Recipients):
+            return recipients.special(self.index)
+        return recipients[self.index]
 
     @property
     def state(self) -> str:

@@ -204,7 +204,8 @@ class BroadcastService(PersonMoves):
         if plan is not None and plan.hangup_after_s is not None:
             delay = plan.hangup_after_s * 1000
             leg.deadline = self.clock.call_later(delay, self._disconnect_cb, leg, "callee-hangup")
-        spec = leg.target.recipient.play or leg.broadcast.command.play
+        own = leg.target.own
+        spec = (own.play if own is not None else None) or leg.broadcast.command.play
         if spec is not None:
             self._start_play(leg, spec)
         else:

@@ -137,7 +137,8 @@ class EventEmitter:
             "attempt": leg.attempt,
             "timestamp": self.clock.iso(d.virtual_ms),
         }
-        custom = leg.target.recipient.custom_data  # v2: echoed per recipient
+        own = leg.target.own
+        custom = own.custom_data if own is not None else None  # v2: echoed per recipient
         if custom is None:
             custom = broadcast.command.custom_data  # v2.0: one for the whole broadcast
         if custom is not None:
