@@ -287,11 +287,11 @@ def _restore_broadcast(world: World, row: dict[str, Any]) -> Broadcast:
     for index, (number, saved) in enumerate(
         zip(recipient_numbers(b.command.recipients), row["targets"], strict=True)
     ):
-        target = Target(b, index, number, attempts=saved["attempts"])
+        target = Target(b, index, number)  # its attempts: its last call's, restored below
         if saved["result"] is not None:
             target.result = Result(**saved["result"])
             b.tally(target.result)
-        b.attempts += target.attempts
+        b.attempts += saved["attempts"]
         b.targets.append(target)
     for leg_row in row["legs"]:
         leg = _restore_leg(b, leg_row)

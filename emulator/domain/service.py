@@ -150,12 +150,11 @@ class BroadcastService(PersonMoves):
         broadcast = target.broadcast
         if broadcast.state is not BroadcastState.RUNNING:
             return
-        if target.attempts == 0:
+        attempt = target.attempts + 1  # counted once its leg is made, below
+        if attempt == 1:
             broadcast.queued -= 1
-        target.attempts += 1
         broadcast.attempts += 1
         broadcast.live_legs += 1
-        attempt = target.attempts
         voice_id = self.voice_id(target, attempt)
         plan = self.behaviour.plan(broadcast.broadcast_id, target.index, target.number, attempt)
         if self.next_attempts:
