@@ -27,19 +27,26 @@ class Timer:
     A timer that fired, or that a clock reset dropped, is detached: cancelling it changes nothing.
     """
 
-    __slots__ = ("_bucket", "args", "callback", "due")
+    __slots__ = ("_args", "_bucket", "callback", "due")
 
     def __init__(
         self,
         due: int,
         callback: Callable[..., None],
-        args: tuple[Any, ...],
+        args: Any,
         bucket: _Bucket | None = None,
     ) -> None:
         self.due = due
         self.callback = callback
-        self.args = args
+        self._args = args
         self._bucket = bucket  # the list of its instant that holds it, while it waits there
+
+    @property
+    def args(self) -> tuple[Any, ...]:
+        return tuple(self._args)
+
+    def fire(self) -> None:
+        self.callback(*self._args)
 
     @property
     def cancelled(self) -> bool:
@@ -56,6 +63,20 @@ class Timer:
     def detach(self) -> None:
         """The clock no longer holds this timer: it can neither fire nor be counted."""
         self._bucket = None
+
+
+class _OneArg(Timer):
+    """A timer whose callback takes one argument, kept as is: most timers of a campaign are a
+    call's next move, and a tuple of one was 48 bytes each."""
+
+    __slots__ = ()
+
+    @property
+    def args(self) -> tuple[Any, ...]:
+        return (self._args,)
+
+    def fire(self) -> None:
+        self.callback(self._args)
 
 
 class _Bucket:
@@ -150,7 +171,10 @@ class VirtualClock:
         if bucket is None:
             bucket = self._buckets[due, priority] = _Bucket(self, due)
             heapq.heappush(self._heap, (due, priority, bucket))
-        timer = Timer(bucket.due, callback, args, bucket)
+        if len(args) == 1:
+            timer: Timer = _OneArg(bucket.due, callback, args[0], bucket)
+        else:
+            timer = Timer(bucket.due, callback, args, bucket)
         bucket.timers.append(timer)
         bucket.live += 1
         self._live += 1
@@ -216,7 +240,7 @@ class VirtualClock:
                 self._live -= 1
                 timer.detach()  # a fired timer can no longer be cancelled
                 try:
-                    timer.callback(*timer.args)
+                    timer.fire()
                 except Exception:  # one broken callback must not stop time for every other call
                     self.errors += 1
                     log.exception("timer callback %r failed", timer.callback)
