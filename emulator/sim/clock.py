@@ -127,6 +127,8 @@ class VirtualClock:
         self._firing: int | None = None  # due instant of the timer being fired, if any
         self._iso_second = -1
         self._iso_head = ""
+        self._iso_ms = -1
+        self._iso_text = ""
 
     # -- reading -------------------------------------------------------------------------
     @property
@@ -145,11 +147,14 @@ class VirtualClock:
 
     def iso(self, ms: int) -> str:
         """`format_iso`, remembering the last second formatted (events share instants)."""
+        if ms == self._iso_ms:  # every event of an instant: one string, made once
+            return self._iso_text
         seconds, millis = divmod(ms, 1000)
         if seconds != self._iso_second:
             self._iso_second = seconds
             self._iso_head = format_iso(seconds * 1000)[:-5]
-        return f"{self._iso_head}.{millis:03d}Z"
+        self._iso_ms, self._iso_text = ms, f"{self._iso_head}.{millis:03d}Z"
+        return self._iso_text
 
     @property
     def pending(self) -> int:
