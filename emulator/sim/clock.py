@@ -38,12 +38,8 @@ class Timer:
     ) -> None:
         self.due = due
         self.callback = callback
-        self._args = args
+        self._args = args  # the callback's arguments: a tuple, or the one argument (`_OneArg`)
         self._bucket = bucket  # the list of its instant that holds it, while it waits there
-
-    @property
-    def args(self) -> tuple[Any, ...]:
-        return tuple(self._args)
 
     def fire(self) -> None:
         self.callback(*self._args)
@@ -70,10 +66,6 @@ class _OneArg(Timer):
     call's next move, and a tuple of one was 48 bytes each."""
 
     __slots__ = ()
-
-    @property
-    def args(self) -> tuple[Any, ...]:
-        return (self._args,)
 
     def fire(self) -> None:
         self.callback(self._args)
