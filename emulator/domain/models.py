@@ -5,12 +5,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, cast, overload
+from typing import Any, overload
 
 from emulator.domain.behaviour import AttemptPlan
+from emulator.domain.rare import LegRare, Rare
 from emulator.sim.clock import Timer
-
-T = TypeVar("T")
 
 __all__ = [
     "Bridge",
@@ -180,50 +179,6 @@ class Bridge:
     timer: Timer | None = None
 
 
-class _LegRare:
-    """The fields of a call that most calls never set (menus, bridges, a hang-up deadline)."""
-
-    __slots__ = ("bridge", "bridges", "deadline", "menu_ms", "menus")
-
-    def __init__(self) -> None:
-        self.menus = 0
-        self.bridges = 0
-        self.bridge: Bridge | None = None
-        self.deadline: Timer | None = None
-        self.menu_ms: int | None = None
-
-
-class _Rare(Generic[T]):
-    """A `CallLeg` field kept in its `_LegRare`, made when the field is first set to anything
-    but its default: every field a leg holds itself costs 8 bytes a call, a million calls
-    at a campaign's busiest instant."""
-
-    def __init__(self, default: T) -> None:
-        self.default = default
-        self.name = ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    @overload
-    def __get__(self, leg: None, owner: type) -> _Rare[T]: ...
-    @overload
-    def __get__(self, leg: CallLeg, owner: type) -> T: ...
-    def __get__(self, leg: CallLeg | None, owner: type) -> T | _Rare[T]:
-        if leg is None:
-            return self
-        rare = leg._rare
-        return self.default if rare is None else cast(T, getattr(rare, self.name))
-
-    def __set__(self, leg: CallLeg, value: T) -> None:
-        rare = leg._rare
-        if rare is None:
-            if value == self.default:
-                return
-            rare = leg._rare = _LegRare()
-        setattr(rare, self.name, value)
-
-
 class CallLeg:
     """One attempt to call one number: a call with its own voice_id."""
 
@@ -244,11 +199,11 @@ class CallLeg:
         "voice_id",
     )
 
-    menus = _Rare(0)
-    bridges = _Rare(0)
-    bridge: _Rare[Bridge | None] = _Rare(None)
-    deadline: _Rare[Timer | None] = _Rare(None)  # a callee who hangs up at a fixed time
-    menu_ms: _Rare[int | None] = _Rare(None)  # when the last menu's prompt ended (timeline)
+    menus = Rare(0)
+    bridges = Rare(0)
+    bridge: Rare[Bridge | None] = Rare(None)
+    deadline: Rare[Timer | None] = Rare(None)  # a callee who hangs up at a fixed time
+    menu_ms: Rare[int | None] = Rare(None)  # when the last menu's prompt ended (timeline)
 
     def __init__(
         self,
@@ -273,7 +228,7 @@ class CallLeg:
         self.ended_ms: int | None = None
         # when the callee answered, for the timeline (legs of one instant share its int)
         self.answered_ms: int | None = None
-        self._rare: _LegRare | None = None
+        self._rare: LegRare | None = None
 
     def __repr__(self) -> str:
         return f"CallLeg({self.voice_id!r}, attempt {self.attempt}, {self.state.value})"

@@ -29,6 +29,7 @@ from emulator.domain.models import Broadcast
 from emulator.faults import FaultBook, real_delay
 from emulator.sim.activity import Activity
 from emulator.sim.clock import VirtualClock
+from emulator.webhooks.channel import Channel
 from emulator.webhooks.crypto import BodyEncoder
 from emulator.webhooks.delivery import (
     Attempt,
@@ -48,45 +49,6 @@ log = logging.getLogger("emulator.webhooks")
 
 _FIRST_PROBE_S = 0.1  # real delay before the first retry of an unreachable receiver...
 _LAST_PROBE_S = 1.0  # ...doubling up to this
-
-
-class _Channel:
-    """The deliveries of one channel, in order: a queue linked through `Delivery.next`, since a
-    channel (one number) holds a few events, and even a list of two was 88 bytes a number (and
-    with so few, appending walks the queue rather than keep its tail: 16 bytes a number)."""
-
-    __slots__ = ("backoff", "head", "key", "parked", "probing", "scheduled")
-
-    def __init__(self, key: Hashable) -> None:
-        self.key = key  # `Delivery.channel_key`: the channel's name, or the number it serves
-        self.head: Delivery | None = None
-        self.scheduled = False
-        self.backoff = False
-        self.parked = False  # waiting for an unreachable receiver (token held)
-        self.probing = False  # its delivery is retrying an unreachable receiver in real time
-
-    def append(self, delivery: Delivery) -> None:
-        last = self.head
-        if last is None:
-            self.head = delivery
-            return
-        while last.next is not None:
-            last = last.next
-        last.next = delivery
-
-    def popleft(self) -> None:
-        head = self.head
-        if head is not None:
-            self.head, head.next = head.next, None
-
-    def __len__(self) -> int:
-        count, delivery = 0, self.head
-        while delivery is not None:
-            count, delivery = count + 1, delivery.next
-        return count
-
-    def __repr__(self) -> str:
-        return f"channel {self.head.channel if self.head is not None else '(empty)'}"
 
 
 class Dispatcher:
@@ -115,8 +77,8 @@ class Dispatcher:
         self.on_settled: Callable[[Broadcast], None] | None = None
         self.on_attempt: Callable[[Delivery], None] = lambda delivery: None  # the world's record
         self.faults = faults or FaultBook()
-        self._channels: dict[Hashable, _Channel] = {}
-        self._workers: Workers[_Channel] = Workers(self._serve, self.policy.workers)
+        self._channels: dict[Hashable, Channel] = {}
+        self._workers: Workers[Channel] = Workers(self._serve, self.policy.workers)
         self._seq = 0
         self._generation = 0
         self._transport = transport
@@ -196,7 +158,7 @@ class Dispatcher:
         key = delivery.channel_key
         ch = self._channels.get(key)
         if ch is None:
-            ch = self._channels[key] = _Channel(key)
+            ch = self._channels[key] = Channel(key)
         ch.append(delivery)
         if ch.backoff:
             return
@@ -205,11 +167,11 @@ class Dispatcher:
             ch.scheduled = True
             self._make_ready(ch)
 
-    def _current(self, ch: _Channel) -> bool:
+    def _current(self, ch: Channel) -> bool:
         """False once a reset has dropped `ch` (an attempt in flight then finishes unrecorded)."""
         return self._channels.get(ch.key) is ch
 
-    def _make_ready(self, ch: _Channel, spawn: bool = True) -> None:
+    def _make_ready(self, ch: Channel, spawn: bool = True) -> None:
         """Queue `ch` for a worker; `spawn=False` from a worker that will look again itself."""
         self._workers.push(ch, spawn)
 
@@ -224,7 +186,7 @@ class Dispatcher:
         self.dropped = self.delivered = self.dead = 0
 
     # -- delivering ----------------------------------------------------------------------
-    async def _serve(self, ch: _Channel) -> None:
+    async def _serve(self, ch: Channel) -> None:
         delivery = ch.head
         if delivery is None:
             ch.scheduled = False
@@ -248,7 +210,7 @@ class Dispatcher:
             return "emulator error: dispatcher not started"
         return self._transport.target(delivery.url)
 
-    def _settle(self, ch: _Channel, delivery: Delivery, ok: bool) -> None:
+    def _settle(self, ch: Channel, delivery: Delivery, ok: bool) -> None:
         ch.popleft()
         delivery.state = "delivered" if ok else "dead"
         delivery.unload()
@@ -274,14 +236,14 @@ class Dispatcher:
                 self._channels.pop(ch.key, None)
             self.activity.release()
 
-    def _back_off(self, ch: _Channel, delivery: Delivery) -> None:
+    def _back_off(self, ch: Channel, delivery: Delivery) -> None:
         ch.backoff = True
         ch.scheduled = False
         delay_ms = int(self.policy.backoff_s * 1000 * 2 ** (len(delivery.attempts) - 1))
         self.clock.call_later(delay_ms, self._resume, ch, self._generation)
         self.activity.release(len(ch))
 
-    def _resume(self, ch: _Channel, generation: int) -> None:
+    def _resume(self, ch: Channel, generation: int) -> None:
         if generation != self._generation:
             return
         ch.backoff = False
@@ -289,7 +251,7 @@ class Dispatcher:
         self.activity.acquire(len(ch))
         self._make_ready(ch)
 
-    async def _attempt(self, ch: _Channel, delivery: Delivery, target: Target | str) -> bool | None:
+    async def _attempt(self, ch: Channel, delivery: Delivery, target: Target | str) -> bool | None:
         """One attempt, recorded; None when the channel was parked instead (not an attempt)."""
         at = self.clock.now_iso()
         real_at = time.time()
@@ -347,7 +309,7 @@ class Dispatcher:
 
     # -- outages -------------------------------------------------------------------------
     async def _ride_out(
-        self, ch: _Channel, delivery: Delivery, target: Target, first: Result
+        self, ch: Channel, delivery: Delivery, target: Target, first: Result
     ) -> tuple[Result, float, int, float] | None:
         """Retry an unreachable receiver in real time, clock held, up to `policy.outage_s`:
         (last result, seconds waited, requests sent meanwhile, start of the last one), or None
@@ -372,7 +334,7 @@ class Dispatcher:
         return result, max(0.0, last - began), probes, last
 
     async def _probe(
-        self, ch: _Channel, delivery: Delivery, target: Target, outage: Outage, result: Result
+        self, ch: Channel, delivery: Delivery, target: Target, outage: Outage, result: Result
     ) -> tuple[Result, int, float]:
         assert self._transport is not None and delivery.encoded is not None
         body, headers = delivery.encoded
@@ -420,7 +382,7 @@ class Dispatcher:
             ch.parked = False
             self._make_ready(ch)
 
-    def _park(self, ch: _Channel, outage: Outage) -> None:
+    def _park(self, ch: Channel, outage: Outage) -> None:
         ch.parked = True
         outage.parked.append(ch)
 
