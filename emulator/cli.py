@@ -20,7 +20,14 @@ from emulator.app import EMULATOR, PROJECTS, EmulatorRunner, create_app
 from emulator.config import OPTIONS, Settings, load_settings
 from emulator.errors import StateError
 from emulator.replay import commands as scenario_commands
-from emulator.serving import banner, check_listen, display_url, raise_fd_limit, ssl_context
+from emulator.serving import (
+    banner,
+    check_listen,
+    display_url,
+    raise_fd_limit,
+    ssl_context,
+    tune_collector,
+)
 
 if TYPE_CHECKING:
     from emulator.scenario.model import Scenario
@@ -184,6 +191,7 @@ async def serve(
         app, handle_signals=False, shutdown_timeout=max(0.1, settings.shutdown_grace_s)
     )
     site = await _start(runner, settings, tls)
+    tune_collector()
     app[EMULATOR].listener.add_site(site)  # webhooks to its own control plane are refused
     loop = asyncio.get_running_loop()
     stop = _Stop()

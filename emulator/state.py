@@ -42,6 +42,7 @@ from emulator.domain.models import (
     Recipient,
     Result,
     Target,
+    recipient_numbers,
 )
 from emulator.domain.service import STOPPED, SUCCESS
 from emulator.errors import EXIT_NOT_SAVED, EXIT_REFUSED, EmulatorError, StateError
@@ -49,7 +50,7 @@ from emulator.projects import Projects, project_changes
 from emulator.state_nodes import Invalid, loads
 from emulator.state_schema import FORMAT, VERSION, validate
 from emulator.state_writer import write_chunks, write_worlds
-from emulator.webhooks.delivery import Attempt, Delivery
+from emulator.webhooks.delivery import Attempt, Delivery, PlainDelivery
 from emulator.world import World
 
 __all__ = [
@@ -275,14 +276,14 @@ def _restore_broadcast(world: World, row: dict[str, Any]) -> Broadcast:
     b.state = BroadcastState(row["state"])
     b.ended_ms = row["ended_ms"]
     b.completion_sent = row["completion_sent"]
-    for index, (recipient, saved) in enumerate(
-        zip(b.command.recipients, row["targets"], strict=True)
+    for index, (number, saved) in enumerate(
+        zip(recipient_numbers(b.command.recipients), row["targets"], strict=True)
     ):
-        target = Target(b, index, recipient, attempts=saved["attempts"])
+        target = Target(b, index, number)  # its attempts: its last call's, restored below
         if saved["result"] is not None:
             target.result = Result(**saved["result"])
             b.tally(target.result)
-        b.attempts += target.attempts
+        b.attempts += saved["attempts"]
         b.targets.append(target)
     for leg_row in row["legs"]:
         leg = _restore_leg(b, leg_row)
@@ -326,7 +327,7 @@ def _restore_delivery(world: World, row: dict[str, Any]) -> Delivery:
     owner = leg.broadcast if leg is not None and row["state"] == "pending" else None
     if owner is not None:
         owner.outstanding += 1
-    delivery = Delivery(
+    delivery = PlainDelivery(
         row["seq"], row["channel"], row["url"], row["payload"], row["virtual_ms"], owner
     )
     delivery.state = row["state"]

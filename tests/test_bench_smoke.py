@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
-SCRIPTS = ["campaign.py", "clock.py", "webhooks.py", "startup.py", "scaling.py", "replay.py"]
+SCRIPTS = [
+    "campaign.py",
+    "clock.py",
+    "webhooks.py",
+    "startup.py",
+    "scaling.py",
+    "replay.py",
+    "legs.py",
+]
 
 
 def run(script: str, *flags: str) -> str:

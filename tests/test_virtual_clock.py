@@ -239,3 +239,39 @@ def test_any_schedule_fires_in_order_and_counts_pending(
         expected = [i for due, _, i in live if due <= target]
         assert fired == expected
         assert clock.pending == len(live) - len(expected)
+
+
+def test_a_timer_of_the_same_instant_and_a_lower_priority_scheduled_while_firing_goes_next() -> (
+    None
+):
+    """Timers of one instant are kept together: one scheduled meanwhile with a lower priority
+    still fires before the rest of that instant's timers of a higher one, as a heap of single
+    timers would fire it."""
+    clock = VirtualClock(START, ClockMode.MANUAL)
+    fired, record = _recorder(clock)
+
+    def first() -> None:
+        record("first")
+        clock.call_at(START + 1000, record, "urgent", priority=-1)
+        clock.call_at(START + 1000, record, "last")
+
+    clock.call_at(START + 1000, first)
+    clock.call_at(START + 1000, record, "second")
+    clock.call_at(START + 1000, record, "third")
+    clock.jump_to(START + 1000)
+    assert [name for name, _ in fired] == ["first", "urgent", "second", "third", "last"]
+    assert clock.pending == 0
+
+
+def test_cancelled_timers_of_an_instant_leave_it_free_for_new_ones() -> None:
+    clock = VirtualClock(START, ClockMode.MANUAL)
+    fired, record = _recorder(clock)
+    clock.cancel(clock.call_at(START + 1000, record, "gone"))
+    assert clock.next_due() is None and clock.pending == 0
+    clock.call_at(START + 1000, record, "kept")
+    clock.jump_to(START + 2000)
+    clock.cancel(clock.call_at(START + 3000, record, "gone too"))
+    clock.jump_to(START + 3000)  # passes the instant without asking what is due first
+    clock.call_at(START + 3000, record, "kept too")
+    clock.jump_to(START + 4000)
+    assert [name for name, _ in fired] == ["kept", "kept too"]

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.domain.models import CreateCommand, PlaySpec, Recipient
+from emulator.domain.models import CreateCommand, PlaySpec, Recipient, Recipients
 from emulator.errors import BadRequest, Messages
 from emulator.webhooks.targets import Listener, webhook_url_problem
 
@@ -185,7 +185,7 @@ def _entry_number(item: Any, field: str, index: int) -> str:
     return number
 
 
-def _recipients(body: Mapping[str, Any]) -> tuple[str, list[Recipient]]:
+def _recipients(body: Mapping[str, Any]) -> tuple[str, list[Recipient | str]]:
     key, value = _first(
         body,
         "recipients",
@@ -203,16 +203,16 @@ def _recipients(body: Mapping[str, Any]) -> tuple[str, list[Recipient]]:
     if key == "recipients":
         return key, _v2_recipients(value)
     items = _number_items(value, key)
-    return key, [Recipient(_entry_number(item, key, i)) for i, item in enumerate(items)]
+    return key, [_entry_number(item, key, i) for i, item in enumerate(items)]
 
 
-def _v2_recipients(value: Any) -> list[Recipient]:
+def _v2_recipients(value: Any) -> list[Recipient | str]:
     if not isinstance(value, list):
         raise BadRequest("recipients must be an array of {to, play}")
-    out = []
+    out: list[Recipient | str] = []
     for i, item in enumerate(value):
         if not isinstance(item, Mapping):
-            out.append(Recipient(_entry_number(item, "recipients", i)))
+            out.append(_entry_number(item, "recipients", i))
             continue
         number = _entry_number(item, "recipients", i)
         play = item.get("play")
@@ -331,7 +331,7 @@ def normalise_create(body: Mapping[str, Any], limits: CreateLimits) -> CreateCom
         name=app_name,
         owner_ref=_text(body.get("owner_ref"), "owner_ref"),
         from_number=from_number,
-        recipients=tuple(recipients),
+        recipients=Recipients(recipients),
         play=_action_play(body),
         retry_interval_ms=interval_ms,
         max_attempts=attempts,

@@ -94,12 +94,11 @@ def _delivery_filter(query: Mapping[str, str]) -> Callable[[Delivery], bool]:
     event = query.get("event", "")
     url = query.get("url", "")
 
-    def keep(d: Delivery) -> bool:
-        p = d.payload
+    def keep(d: Delivery) -> bool:  # reads no payload: a per-call one is built when read
         return (
             (not state or d.state == state)
-            and (not broadcast or p.get("broadcast_id") == broadcast)
-            and (not voice_id or p.get("voice_id") == voice_id)
+            and (not broadcast or d.broadcast_id == broadcast)
+            and (not voice_id or d.voice_id == voice_id)
             and (not event or d.event == event)
             and (not url or url in d.url)
         )

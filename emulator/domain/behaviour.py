@@ -102,6 +102,9 @@ class MagicNumbers:
 
     def __init__(self, timings: Timings | None = None) -> None:
         self.timings = timings or Timings()
+        # a handful of distinct plans, shared by every leg (frozen): one each was 80 bytes a leg
+        self._plans: dict[tuple[Outcome, bool], AttemptPlan] = {}
+        self._plans_for = self.timings
 
     def plan(self, broadcast_id: str, index: int, number: str, attempt: int) -> AttemptPlan:
         t = self.timings
@@ -109,8 +112,15 @@ class MagicNumbers:
         outcome = _MAGIC.get(tail, Outcome.HUMAN)
         if tail == "0005":
             outcome = Outcome.BUSY if attempt == 1 else Outcome.HUMAN
-        digits: tuple[str | None, ...] = ("1",) if tail == "0006" else ()
-        return AttemptPlan(outcome, t.ring_s, digits, t.press_after_s, t.patience_s)
+        if t is not self._plans_for:  # timings replaced: plans made with the old ones go
+            self._plans, self._plans_for = {}, t
+        key = (outcome, tail == "0006")
+        plan = self._plans.get(key)
+        if plan is None:
+            digits: tuple[str | None, ...] = ("1",) if key[1] else ()
+            plan = AttemptPlan(outcome, t.ring_s, digits, t.press_after_s, t.patience_s)
+            self._plans[key] = plan
+        return plan
 
     def bridge(self, number: str, key: str = "") -> BridgePlan:
         t = self.timings

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from emulator.domain.behaviour import AttemptPlan
+from emulator.domain.rare import LegRare, Rare
 from emulator.sim.clock import Timer
 
 __all__ = [
@@ -19,8 +21,10 @@ __all__ = [
     "Play",
     "PlaySpec",
     "Recipient",
+    "Recipients",
     "Result",
     "Target",
+    "recipient_numbers",
 ]
 
 
@@ -57,6 +61,65 @@ class Recipient:
     custom_data: Any = None
 
 
+class Recipients(Sequence[Recipient]):
+    """The numbers of a create request, in order: a plain number is kept as its string, and a
+    `Recipient` is made when one is read (one each was 56 bytes a number, a million of them
+    for a million-number campaign); only recipients with a play or data of their own are kept
+    as such."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[Recipient | str]) -> None:
+        self._items = [
+            item.number if isinstance(item, Recipient) and _plain(item) else item for item in items
+        ]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> Recipient: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Recipient, ...]: ...
+    def __getitem__(self, index: int | slice) -> Recipient | tuple[Recipient, ...]:
+        if isinstance(index, slice):
+            return tuple(_recipient(item) for item in self._items[index])
+        return _recipient(self._items[index])
+
+    def special(self, index: int) -> Recipient | None:
+        """The `index`-th recipient if it has a play or data of its own (nothing is made)."""
+        item = self._items[index]
+        return None if isinstance(item, str) else item
+
+    def numbers(self) -> list[str]:
+        return [item if isinstance(item, str) else item.number for item in self._items]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Recipients):
+            return self._items == other._items
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Recipients({len(self._items)} numbers)"
+
+
+def _plain(recipient: Recipient) -> bool:
+    return recipient.play is None and recipient.custom_data is None
+
+
+def _recipient(item: Recipient | str) -> Recipient:
+    return Recipient(item) if isinstance(item, str) else item
+
+
+def recipient_numbers(recipients: Sequence[Recipient]) -> list[str]:
+    """The numbers of `recipients`, without making a `Recipient` for each."""
+    if isinstance(recipients, Recipients):
+        return recipients.numbers()
+    return [recipient.number for recipient in recipients]
+
+
 @dataclass(frozen=True, slots=True)
 class CreateCommand:
     """The one canonical create request every dialect is normalised into."""
@@ -64,7 +127,7 @@ class CreateCommand:
     name: str
     owner_ref: str | None
     from_number: str
-    recipients: tuple[Recipient, ...]
+    recipients: Sequence[Recipient]  # `Recipients` from a request
     play: PlaySpec | None
     retry_interval_ms: int
     max_attempts: int
@@ -84,12 +147,27 @@ class Result:
         return {"code": self.code, "reason": self.reason}
 
 
-@dataclass(slots=True, eq=False)
 class Play:
-    play_id: str
-    spec: PlaySpec
-    timer: Timer | None = None
-    waiting_digits: bool = False  # a menu's prompt has ended: the callee may press now
+    """A prompt playing on a call. Its id is made when first read: at a campaign's busiest
+    instant every number hears its prompt, and an id string each was 85 bytes (so was every
+    field more than five: the id slot holds the maker until the id is made)."""
+
+    __slots__ = ("_id", "leg", "n", "spec", "timer", "waiting_digits")
+
+    def __init__(self, make_id: Callable[..., str], leg: CallLeg, n: int, spec: PlaySpec) -> None:
+        self._id: str | Callable[..., str] = make_id  # `IdFactory.make`, shared by every play
+        self.leg = leg
+        self.n = n  # the call's n-th play
+        self.spec = spec
+        self.timer: Timer | None = None
+        self.waiting_digits = False  # a menu's prompt has ended: the callee may press now
+
+    @property
+    def play_id(self) -> str:
+        made = self._id
+        if not isinstance(made, str):
+            made = self._id = made("play", self.leg.voice_id, self.n)
+        return made
 
 
 @dataclass(slots=True, eq=False)
@@ -101,30 +179,59 @@ class Bridge:
     timer: Timer | None = None
 
 
-@dataclass(slots=True, eq=False)
 class CallLeg:
     """One attempt to call one number: a call with its own voice_id."""
 
-    voice_id: str
-    target: Target
-    attempt: int
-    state: LegState = LegState.INITIATED
-    plan: AttemptPlan | None = None
-    answered: bool = False
-    reason: str = ""
-    menus: int = 0
-    plays: int = 0
-    bridges: int = 0
-    play: Play | None = None
-    bridge: Bridge | None = None
-    progress: Timer | None = None  # the callee's next move (answer, busy, hang up...)
-    deadline: Timer | None = None  # a callee who hangs up at a fixed time after answering
-    started_ms: int = 0
-    ended_ms: int | None = None
-    # for the timeline (8 bytes each: legs of one instant share its int): when the callee
-    # answered, and when the last menu's prompt ended
-    answered_ms: int | None = None
-    menu_ms: int | None = None
+    __slots__ = (
+        "_rare",
+        "answered",
+        "answered_ms",
+        "attempt",
+        "ended_ms",
+        "plan",
+        "play",
+        "plays",
+        "progress",
+        "reason",
+        "started_ms",
+        "state",
+        "target",
+        "voice_id",
+    )
+
+    menus = Rare(0)
+    bridges = Rare(0)
+    bridge: Rare[Bridge | None] = Rare(None)
+    deadline: Rare[Timer | None] = Rare(None)  # a callee who hangs up at a fixed time
+    menu_ms: Rare[int | None] = Rare(None)  # when the last menu's prompt ended (timeline)
+
+    def __init__(
+        self,
+        voice_id: str,
+        target: Target,
+        attempt: int,
+        state: LegState = LegState.INITIATED,
+        plan: AttemptPlan | None = None,
+        started_ms: int = 0,
+    ) -> None:
+        self.voice_id = voice_id
+        self.target = target
+        self.attempt = attempt
+        self.state = state
+        self.plan = plan
+        self.answered = False
+        self.reason = ""
+        self.plays = 0
+        self.play: Play | None = None
+        self.progress: Timer | None = None  # the callee's next move (answer, busy, hang up...)
+        self.started_ms = started_ms
+        self.ended_ms: int | None = None
+        # when the callee answered, for the timeline (legs of one instant share its int)
+        self.answered_ms: int | None = None
+        self._rare: LegRare | None = None
+
+    def __repr__(self) -> str:
+        return f"CallLeg({self.voice_id!r}, attempt {self.attempt}, {self.state.value})"
 
     @property
     def broadcast(self) -> Broadcast:
@@ -141,15 +248,30 @@ class Target:
 
     broadcast: Broadcast
     index: int
-    recipient: Recipient
-    attempts: int = 0
-    leg: CallLeg | None = None
+    number: str
+    leg: CallLeg | None = None  # its last call
     result: Result | None = None
     retry: Timer | None = None
 
     @property
-    def number(self) -> str:
-        return self.recipient.number
+    def attempts(self) -> int:
+        """Calls made to it so far: its last call's attempt (no field of its own: with six, a
+        target takes 80 bytes, not 96, and a campaign has one per number)."""
+        leg = self.leg
+        return 0 if leg is None else leg.attempt
+
+    @property
+    def recipient(self) -> Recipient:
+        return self.broadcast.command.recipients[self.index]
+
+    @property
+    def own(self) -> Recipient | None:
+        """Its recipient if that has a play or custom data of its own, else None (read for
+        every event: a plain number's `Recipient` is not made for it)."""
+        recipients = self.broadcast.command.recipients
+        if isinstance(recipients, Recipients):
+            return recipients.special(self.index)
+        return recipients[self.index]
 
     @property
     def state(self) -> str:

@@ -1,10 +1,9 @@
-"""The virtual clock: integer milliseconds and a deterministic heap of timers."""
+"""The virtual clock: integer milliseconds and a deterministic heap of instants and their timers."""
 
 from __future__ import annotations
 
 import enum
 import heapq
-import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -23,42 +22,71 @@ class ClockMode(enum.StrEnum):
 
 
 class Timer:
-    """A scheduled callback; `cancel()` makes it a no-op (lazy removal from the heap).
+    """A scheduled callback; `cancel()` makes it a no-op (it stays in its instant's list).
 
     A timer that fired, or that a clock reset dropped, is detached: cancelling it changes nothing.
     """
 
-    __slots__ = ("_clock", "args", "callback", "cancelled", "due")
+    __slots__ = ("_args", "_bucket", "callback", "due")
 
     def __init__(
         self,
         due: int,
         callback: Callable[..., None],
-        args: tuple[Any, ...],
-        clock: VirtualClock | None = None,
+        args: Any,
+        bucket: _Bucket | None = None,
     ) -> None:
         self.due = due
         self.callback = callback
-        self.args = args
-        self.cancelled = False
-        # the clock whose heap holds this timer (a reference, not a bound method per timer)
-        self._clock = clock
+        self._args = args  # the callback's arguments: a tuple, or the one argument (`_OneArg`)
+        self._bucket = bucket  # the list of its instant that holds it, while it waits there
+
+    def fire(self) -> None:
+        self.callback(*self._args)
+
+    @property
+    def cancelled(self) -> bool:
+        """Cancelled, fired or dropped: no longer waiting (no flag of its own: 16 bytes a timer)."""
+        return self._bucket is None
 
     def cancel(self) -> None:
-        if self.cancelled:
-            return
-        self.cancelled = True
-        if self._clock is not None:
-            self._clock._cancelled += 1
-            self._clock = None
+        bucket = self._bucket
+        if bucket is not None:
+            bucket.live -= 1
+            bucket.clock._live -= 1
+            self._bucket = None
 
     def detach(self) -> None:
         """The clock no longer holds this timer: it can neither fire nor be counted."""
-        self.cancelled = True
-        self._clock = None
+        self._bucket = None
 
 
-_Entry = tuple[int, int, int, Timer]
+class _OneArg(Timer):
+    """A timer whose callback takes one argument, kept as is: most timers of a campaign are a
+    call's next move, and a tuple of one was 48 bytes each."""
+
+    __slots__ = ()
+
+    def fire(self) -> None:
+        self.callback(self._args)
+
+
+class _Bucket:
+    """The timers of one (due, priority), in the order they were scheduled: the heap holds one
+    entry per instant, not one per timer (a campaign schedules a timer per number per step, a
+    million at one instant)."""
+
+    __slots__ = ("clock", "due", "live", "next", "timers")
+
+    def __init__(self, clock: VirtualClock, due: int) -> None:
+        self.clock = clock
+        self.due = due  # one int object for all its timers (each made its own: 32 bytes)
+        self.timers: list[Timer | None] = []
+        self.live = 0  # timers not cancelled and not fired yet
+        self.next = 0  # the first timer not fired yet (a bucket resumed after an earlier one)
+
+
+_Entry = tuple[int, int, _Bucket]
 
 
 class VirtualClock:
@@ -81,9 +109,9 @@ class VirtualClock:
         self._wall = wall
         self._wall0 = wall()
         self._now = start_ms
-        self._heap: list[_Entry] = []
-        self._seq = itertools.count()
-        self._cancelled = 0
+        self._heap: list[_Entry] = []  # one entry per (due, priority) with a bucket
+        self._buckets: dict[tuple[int, int], _Bucket] = {}
+        self._live = 0
         self.fired = 0
         self.errors = 0  # callbacks that raised (logged; the clock goes on)
         self.on_schedule: Callable[[], None] | None = None
@@ -91,6 +119,8 @@ class VirtualClock:
         self._firing: int | None = None  # due instant of the timer being fired, if any
         self._iso_second = -1
         self._iso_head = ""
+        self._iso_ms = -1
+        self._iso_text = ""
 
     # -- reading -------------------------------------------------------------------------
     @property
@@ -109,21 +139,24 @@ class VirtualClock:
 
     def iso(self, ms: int) -> str:
         """`format_iso`, remembering the last second formatted (events share instants)."""
+        if ms == self._iso_ms:  # every event of an instant: one string, made once
+            return self._iso_text
         seconds, millis = divmod(ms, 1000)
         if seconds != self._iso_second:
             self._iso_second = seconds
             self._iso_head = format_iso(seconds * 1000)[:-5]
-        return f"{self._iso_head}.{millis:03d}Z"
+        self._iso_ms, self._iso_text = ms, f"{self._iso_head}.{millis:03d}Z"
+        return self._iso_text
 
     @property
     def pending(self) -> int:
-        return len(self._heap) - self._cancelled
+        return self._live
 
     def next_due(self) -> int | None:
         heap = self._heap
-        while heap and heap[0][3].cancelled:
-            heapq.heappop(heap)
-            self._cancelled -= 1
+        while heap and heap[0][2].live == 0:  # every timer of it cancelled
+            due, priority, _ = heapq.heappop(heap)
+            del self._buckets[due, priority]
         return heap[0][0] if heap else None
 
     # -- scheduling ----------------------------------------------------------------------
@@ -131,8 +164,17 @@ class VirtualClock:
         self, due_ms: int, callback: Callable[..., None], *args: Any, priority: int = 0
     ) -> Timer:
         due = max(int(due_ms), self._now)
-        timer = Timer(due, callback, args, self)
-        heapq.heappush(self._heap, (due, priority, next(self._seq), timer))
+        bucket = self._buckets.get((due, priority))
+        if bucket is None:
+            bucket = self._buckets[due, priority] = _Bucket(self, due)
+            heapq.heappush(self._heap, (due, priority, bucket))
+        if len(args) == 1:
+            timer: Timer = _OneArg(bucket.due, callback, args[0], bucket)
+        else:
+            timer = Timer(bucket.due, callback, args, bucket)
+        bucket.timers.append(timer)
+        bucket.live += 1
+        self._live += 1
         if self.on_schedule is not None:
             self.on_schedule()
         return timer
@@ -169,22 +211,43 @@ class VirtualClock:
         heap = self._heap
         count = 0
         while heap and heap[0][0] <= limit:
-            due, _, _, timer = heapq.heappop(heap)
-            if timer.cancelled:
-                self._cancelled -= 1
-                continue
-            timer.detach()  # a fired timer can no longer be cancelled
-            self._now = max(self._now, due)
-            self._firing = self._now
-            try:
-                timer.callback(*timer.args)
-            except Exception:  # one broken callback must not stop time for every other call
-                self.errors += 1
-                log.exception("timer callback %r failed", timer.callback)
-            finally:
-                self._firing = None
-            count += 1
+            due, priority, bucket = heapq.heappop(heap)
+            if bucket.live:
+                self._now = max(self._now, due)
+                count += self._fire_bucket(due, priority, bucket)
+                if bucket.next < len(bucket.timers):
+                    continue  # back on the heap, after a timer of a lower priority
+            del self._buckets[due, priority]
         self.fired += count
+        return count
+
+    def _fire_bucket(self, due: int, priority: int, bucket: _Bucket) -> int:
+        """Fire `bucket`'s timers in order, with those scheduled into it meanwhile; stop early
+        (back on the heap) when one schedules a timer of the same instant and a lower priority."""
+        heap, timers, count = self._heap, bucket.timers, 0
+        self._firing = self._now  # a timer acts at its due instant, however late it fires
+        try:
+            while bucket.next < len(timers):
+                timer = timers[bucket.next]
+                timers[bucket.next] = None  # fired timers go now, not when the instant ends
+                bucket.next += 1
+                if timer is None or timer._bucket is None:  # cancelled
+                    continue
+                bucket.live -= 1
+                self._live -= 1
+                timer.detach()  # a fired timer can no longer be cancelled
+                try:
+                    timer.fire()
+                except Exception:  # one broken callback must not stop time for every other call
+                    self.errors += 1
+                    log.exception("timer callback %r failed", timer.callback)
+                count += 1
+                if heap and heap[0][0] == due and heap[0][1] < priority:
+                    if bucket.next < len(timers):
+                        heapq.heappush(heap, (due, priority, bucket))
+                    break
+        finally:
+            self._firing = None
         return count
 
     def _rebase_wall(self) -> None:
@@ -195,10 +258,13 @@ class VirtualClock:
         """Forget every timer and go back to the start instant."""
         if start_ms is not None:
             self.start_ms = start_ms
-        for entry in self._heap:
-            entry[3].detach()
+        for bucket in self._buckets.values():
+            for timer in bucket.timers:
+                if timer is not None:
+                    timer.detach()
         self._heap.clear()
-        self._cancelled = 0
+        self._buckets.clear()
+        self._live = 0
         self._now = self.start_ms
         self._wall0 = self._wall()
         self.fired = 0

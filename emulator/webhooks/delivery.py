@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from emulator.domain.models import Broadcast
 
-__all__ = ["Attempt", "Delivery", "DeliveryPolicy", "redact_url"]
+__all__ = ["Attempt", "Delivery", "DeliveryPolicy", "PlainDelivery", "redact_url"]
 
 
 def redact_url(url: str) -> str:
@@ -78,19 +78,82 @@ class Attempt:
         )
 
 
-@dataclass(slots=True, eq=False)
 class Delivery:
-    seq: int
-    channel: str
-    url: str
-    payload: dict[str, Any]
-    virtual_ms: int
-    owner: Broadcast | None = None
-    state: str = "pending"
-    attempts: list[Attempt] = field(default_factory=list)
-    body: bytes | None = None
-    headers: dict[str, str] | None = None
-    generation: int = 0
+    """One webhook: its payload, where it goes, and what became of it (the delivery log's row).
+
+    Where it goes (`channel`, `url`, `owner`) is the subclass's: `PlainDelivery` stores it, a
+    per-call event (`events.CallDelivery`) reads it from its call, since a campaign queues
+    millions of those at once. For the same reason `attempts` is a shared empty tuple until the
+    first attempt (an empty list each was 56 bytes).
+    """
+
+    __slots__ = (
+        "_payload",
+        "attempts",
+        "encoded",
+        "next",
+        "seq",
+        "state",
+        "virtual_ms",
+    )
+
+    def __init__(self, seq: int, payload: dict[str, Any] | None, virtual_ms: int) -> None:
+        self.seq = seq
+        self._payload = payload
+        self.virtual_ms = virtual_ms
+        self.state = "pending"
+        self.attempts: list[Attempt] | tuple[Attempt, ...] = ()
+        # the body and headers as sent (encrypted, if so), from the first attempt until settled
+        self.encoded: tuple[bytes, dict[str, str]] | None = None
+        self.next: Delivery | None = None  # the next one of its channel, while queued
+
+    @property
+    def channel(self) -> str:
+        """The channel's name: deliveries of one channel go out one after the other, in order."""
+        raise NotImplementedError
+
+    @property
+    def channel_key(self) -> Hashable:
+        """What the dispatcher keys the channel by (the name, unless a subclass has better)."""
+        return self.channel
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def owner(self) -> Broadcast | None:
+        """The broadcast whose completion waits for this delivery, if any."""
+        raise NotImplementedError
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        payload = self._payload
+        if payload is None:
+            payload = self._payload = self._build()
+        return payload
+
+    def _build(self) -> dict[str, Any]:
+        """The payload of a delivery made without one (a subclass builds it when read)."""
+        raise NotImplementedError
+
+    def record(self, attempt: Attempt) -> None:
+        if isinstance(self.attempts, list):
+            self.attempts.append(attempt)
+        else:
+            self.attempts = [*self.attempts, attempt]
+
+    def unload(self) -> None:
+        """Settled: drop what sending needed (a payload that can be built again goes too)."""
+        self.encoded = None
+
+    @property
+    def broadcast_id(self) -> Any:
+        return self.payload.get("broadcast_id")
+
+    @property
+    def voice_id(self) -> Any:
+        return self.payload.get("voice_id")
 
     @property
     def event(self) -> str:
@@ -110,3 +173,35 @@ class Delivery:
             "attempts": [a.as_json() for a in self.attempts],
             "payload": p,
         }
+
+
+class PlainDelivery(Delivery):
+    """A delivery that stores its payload and where it goes (broadcast events, restored ones)."""
+
+    __slots__ = ("_channel", "_owner", "_url")
+
+    def __init__(
+        self,
+        seq: int,
+        channel: str,
+        url: str,
+        payload: dict[str, Any],
+        virtual_ms: int,
+        owner: Broadcast | None = None,
+    ) -> None:
+        super().__init__(seq, payload, virtual_ms)
+        self._channel = channel
+        self._url = url
+        self._owner = owner
+
+    @property
+    def channel(self) -> str:
+        return self._channel
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def owner(self) -> Broadcast | None:
+        return self._owner

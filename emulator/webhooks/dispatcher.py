@@ -22,15 +22,22 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from emulator.domain.models import Broadcast
 from emulator.faults import FaultBook, real_delay
 from emulator.sim.activity import Activity
 from emulator.sim.clock import VirtualClock
+from emulator.webhooks.channel import Channel
 from emulator.webhooks.crypto import BodyEncoder
-from emulator.webhooks.delivery import Attempt, Delivery, DeliveryPolicy, redact_url
+from emulator.webhooks.delivery import (
+    Attempt,
+    Delivery,
+    DeliveryPolicy,
+    PlainDelivery,
+    redact_url,
+)
 from emulator.webhooks.holds import Holds, Outage, Outages
 from emulator.webhooks.targets import Listener, Target
 from emulator.webhooks.transport import Result, Transport
@@ -42,23 +49,6 @@ log = logging.getLogger("emulator.webhooks")
 
 _FIRST_PROBE_S = 0.1  # real delay before the first retry of an unreachable receiver...
 _LAST_PROBE_S = 1.0  # ...doubling up to this
-
-
-class _Channel:
-    __slots__ = ("backoff", "key", "parked", "probing", "queue", "scheduled")
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        # a list, not a deque: a channel (one call leg) holds a few events, and an empty deque
-        # costs 760 bytes against a list's 56, times every call with events on their way
-        self.queue: list[Delivery] = []
-        self.scheduled = False
-        self.backoff = False
-        self.parked = False  # waiting for an unreachable receiver (token held)
-        self.probing = False  # its delivery is retrying an unreachable receiver in real time
-
-    def __repr__(self) -> str:
-        return f"channel {self.key}"
 
 
 class Dispatcher:
@@ -87,8 +77,8 @@ class Dispatcher:
         self.on_settled: Callable[[Broadcast], None] | None = None
         self.on_attempt: Callable[[Delivery], None] = lambda delivery: None  # the world's record
         self.faults = faults or FaultBook()
-        self._channels: dict[str, _Channel] = {}
-        self._workers: Workers[_Channel] = Workers(self._serve, self.policy.workers)
+        self._channels: dict[Hashable, Channel] = {}
+        self._workers: Workers[Channel] = Workers(self._serve, self.policy.workers)
         self._seq = 0
         self._generation = 0
         self._transport = transport
@@ -141,32 +131,35 @@ class Dispatcher:
     # -- queueing ----------------------------------------------------------------------
     @property
     def pending(self) -> int:
-        return sum(len(ch.queue) for ch in self._channels.values())
+        return sum(len(ch) for ch in self._channels.values())
 
     @property
     def draining(self) -> int:
         """Deliveries `drain` waits for: those of every channel ready or in flight (a channel
         backing off is not waited for)."""
-        return sum(len(ch.queue) for ch in self._channels.values() if ch.scheduled)
+        return sum(len(ch) for ch in self._channels.values() if ch.scheduled)
 
     def send(
         self, channel: str, url: str, payload: dict[str, Any], owner: Broadcast | None = None
     ) -> None:
+        self.post(PlainDelivery(0, channel, url, payload, self.clock.now_ms, owner))
+
+    def post(self, delivery: Delivery) -> None:
+        """Number, log and queue a delivery made by the caller (one that builds its payload
+        when read)."""
         self._seq += 1
-        delivery = Delivery(
-            self._seq, channel, url, payload, self.clock.now_ms, owner, generation=self._generation
-        )
+        delivery.seq = self._seq
         if len(self.log) == self.log.maxlen:
             self.dropped += 1
         self.log.append(delivery)
         self._enqueue(delivery)
 
     def _enqueue(self, delivery: Delivery) -> None:
-        channel = delivery.channel
-        ch = self._channels.get(channel)
+        key = delivery.channel_key
+        ch = self._channels.get(key)
         if ch is None:
-            ch = self._channels[channel] = _Channel(channel)
-        ch.queue.append(delivery)
+            ch = self._channels[key] = Channel(key)
+        ch.append(delivery)
         if ch.backoff:
             return
         self.activity.acquire()
@@ -174,7 +167,11 @@ class Dispatcher:
             ch.scheduled = True
             self._make_ready(ch)
 
-    def _make_ready(self, ch: _Channel, spawn: bool = True) -> None:
+    def _current(self, ch: Channel) -> bool:
+        """False once a reset has dropped `ch` (an attempt in flight then finishes unrecorded)."""
+        return self._channels.get(ch.key) is ch
+
+    def _make_ready(self, ch: Channel, spawn: bool = True) -> None:
         """Queue `ch` for a worker; `spawn=False` from a worker that will look again itself."""
         self._workers.push(ch, spawn)
 
@@ -189,11 +186,11 @@ class Dispatcher:
         self.dropped = self.delivered = self.dead = 0
 
     # -- delivering ----------------------------------------------------------------------
-    async def _serve(self, ch: _Channel) -> None:
-        if not ch.queue:
+    async def _serve(self, ch: Channel) -> None:
+        delivery = ch.head
+        if delivery is None:
             ch.scheduled = False
             return
-        delivery = ch.queue[0]
         target = self._target(delivery)
         if self._outages.records and isinstance(target, Target):
             outage = self._outages.get(target.key)
@@ -201,7 +198,7 @@ class Dispatcher:
                 self._park(ch, outage)
                 return
         ok = await self._attempt(ch, delivery, target)
-        if ok is None or delivery.generation != self._generation:
+        if ok is None or not self._current(ch):
             return  # parked, or reset while in flight: the channel is gone
         if ok or len(delivery.attempts) >= self.policy.attempts:
             self._settle(ch, delivery, ok)
@@ -213,10 +210,10 @@ class Dispatcher:
             return "emulator error: dispatcher not started"
         return self._transport.target(delivery.url)
 
-    def _settle(self, ch: _Channel, delivery: Delivery, ok: bool) -> None:
-        del ch.queue[0]
+    def _settle(self, ch: Channel, delivery: Delivery, ok: bool) -> None:
+        ch.popleft()
         delivery.state = "delivered" if ok else "dead"
-        delivery.body = delivery.headers = None
+        delivery.unload()
         if ok:
             self.delivered += 1
         else:
@@ -232,29 +229,29 @@ class Dispatcher:
         except Exception:
             log.exception("completion bookkeeping failed for %s", delivery.channel)
         finally:
-            if ch.queue:
+            if ch.head is not None:
                 self._make_ready(ch, spawn=False)
             else:
                 ch.scheduled = False
                 self._channels.pop(ch.key, None)
             self.activity.release()
 
-    def _back_off(self, ch: _Channel, delivery: Delivery) -> None:
+    def _back_off(self, ch: Channel, delivery: Delivery) -> None:
         ch.backoff = True
         ch.scheduled = False
         delay_ms = int(self.policy.backoff_s * 1000 * 2 ** (len(delivery.attempts) - 1))
         self.clock.call_later(delay_ms, self._resume, ch, self._generation)
-        self.activity.release(len(ch.queue))
+        self.activity.release(len(ch))
 
-    def _resume(self, ch: _Channel, generation: int) -> None:
+    def _resume(self, ch: Channel, generation: int) -> None:
         if generation != self._generation:
             return
         ch.backoff = False
         ch.scheduled = True
-        self.activity.acquire(len(ch.queue))
+        self.activity.acquire(len(ch))
         self._make_ready(ch)
 
-    async def _attempt(self, ch: _Channel, delivery: Delivery, target: Target | str) -> bool | None:
+    async def _attempt(self, ch: Channel, delivery: Delivery, target: Target | str) -> bool | None:
         """One attempt, recorded; None when the channel was parked instead (not an attempt)."""
         at = self.clock.now_iso()
         real_at = time.time()
@@ -263,8 +260,8 @@ class Dispatcher:
         self._holds.watch()
         outage_s, probes = 0.0, 0
         try:
-            if delivery.body is None:
-                delivery.body, delivery.headers = self.encoder.encode(delivery.payload)
+            if delivery.encoded is None:
+                delivery.encoded = self.encoder.encode(delivery.payload)
             result = await self._post(delivery, target)
             if result.unreachable and isinstance(target, Target) and self.policy.outage_s > 0:
                 ride = await self._ride_out(ch, delivery, target, result)
@@ -283,7 +280,7 @@ class Dispatcher:
             if self._holds.announced:
                 self._holds.check()
         latency = (time.monotonic() - started) * 1000.0
-        delivery.attempts.append(
+        delivery.record(
             Attempt(result.status, result.error, latency, at, real_at, outage_s, probes)
         )
         self.on_attempt(delivery)
@@ -304,14 +301,15 @@ class Dispatcher:
         allow = self.policy.allow
         if allow and target.host not in allow:
             return Result(None, f"refused: host {target.host!r} is not in --webhook-allow")
-        assert self._transport is not None and delivery.body is not None
+        assert self._transport is not None and delivery.encoded is not None
+        body, headers = delivery.encoded
         return await self._transport.post(
-            target, delivery.body, delivery.headers or {}, self.policy.timeout_s, self._verify
+            target, body, headers, self.policy.timeout_s, self._verify
         )
 
     # -- outages -------------------------------------------------------------------------
     async def _ride_out(
-        self, ch: _Channel, delivery: Delivery, target: Target, first: Result
+        self, ch: Channel, delivery: Delivery, target: Target, first: Result
     ) -> tuple[Result, float, int, float] | None:
         """Retry an unreachable receiver in real time, clock held, up to `policy.outage_s`:
         (last result, seconds waited, requests sent meanwhile, start of the last one), or None
@@ -327,30 +325,31 @@ class Dispatcher:
         result, probes, last, ended = first, 0, began, False
         ch.probing = True
         try:
-            result, probes, last = await self._probe(delivery, target, outage, first)
+            result, probes, last = await self._probe(ch, delivery, target, outage, first)
             ended = True
         finally:  # whatever happens, the parked channels go on (or they would hold time)
             ch.probing = False
-            if delivery.generation == self._generation:
+            if self._current(ch):
                 self._end_outage(target, outage, result if ended else None)
         return result, max(0.0, last - began), probes, last
 
     async def _probe(
-        self, delivery: Delivery, target: Target, outage: Outage, result: Result
+        self, ch: Channel, delivery: Delivery, target: Target, outage: Outage, result: Result
     ) -> tuple[Result, int, float]:
-        assert self._transport is not None and delivery.body is not None
+        assert self._transport is not None and delivery.encoded is not None
+        body, headers = delivery.encoded
         delay, probes, last = _FIRST_PROBE_S, 0, time.monotonic()
-        while result.unreachable and delivery.generation == self._generation:
+        while result.unreachable and self._current(ch):
             remaining = outage.deadline - time.monotonic()
             if remaining <= 0:
                 break
             await asyncio.sleep(min(delay, remaining))
             delay = min(delay * 2, _LAST_PROBE_S)
-            if delivery.generation != self._generation:
+            if not self._current(ch):
                 break
             last = time.monotonic()
             result = await self._transport.post(
-                target, delivery.body, delivery.headers or {}, self.policy.timeout_s, self._verify
+                target, body, headers, self.policy.timeout_s, self._verify
             )
             probes += 1
         return result, probes, last
@@ -383,7 +382,7 @@ class Dispatcher:
             ch.parked = False
             self._make_ready(ch)
 
-    def _park(self, ch: _Channel, outage: Outage) -> None:
+    def _park(self, ch: Channel, outage: Outage) -> None:
         ch.parked = True
         outage.parked.append(ch)
 
@@ -400,7 +399,6 @@ class Dispatcher:
     # -- state file --------------------------------------------------------------------
     def adopt(self, delivery: Delivery) -> None:
         """Put a restored delivery back in the log; a pending one is queued again, in order."""
-        delivery.generation = self._generation
         self._seq = max(self._seq, delivery.seq)
         self.log.append(delivery)
         if delivery.state == "pending":
