@@ -13,7 +13,9 @@ what it measured: every call succeeded, every 10th got the special prompt, every
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 from _common import (
@@ -70,14 +72,24 @@ def run(base: str, receiver: str, body: dict[str, Any], timeout_s: float) -> dic
     }
 
 
-def measure(n: int, special_every: int = 10, settle_ms: str = "20") -> dict[str, Any]:
+def measure(
+    n: int,
+    special_every: int = 10,
+    settle_ms: str = "20",
+    attach: Callable[[str], contextlib.AbstractContextManager[Any]] | None = None,
+) -> dict[str, Any]:
     """One campaign of `n` numbers in a fresh emulator and receiver (both their own processes);
-    the figures, after checking what was measured."""
+    the figures, after checking what was measured. `attach(base_url)`, if given, is entered once
+    the emulator is up and before the campaign starts (a stream subscriber, say); what it yields
+    is in the figures as `attached`."""
     with start_emulator("--settle-ms", settle_ms) as emu:
         base = emu.match[1]
         idle = rss_mb(emu.pid)
         special = ("--special-every", str(special_every), "--api", base, "--auth", AUTH)
-        with start_receiver(*special) as rcv:
+        with (
+            start_receiver(*special) as rcv,
+            attach(base) if attach is not None else contextlib.nullcontext() as attached,
+        ):
             body = create_body(rcv.match[1], [number(i) for i in range(n)])
             result = run(base, rcv.match[1], body, timeout_s=1800.0)
             receiver_cpu = cpu_s(rcv.pid)
@@ -98,6 +110,7 @@ def measure(n: int, special_every: int = 10, settle_ms: str = "20") -> dict[str,
         "emulator_cpu": emulator_cpu,
         "receiver_cpu": receiver_cpu,
         "specials": specials,
+        "attached": attached,
     }
 
 

@@ -49,6 +49,27 @@ async def test_a_dropped_stream_is_marked_and_the_page_reconnects(
     assert fake.opened == 2
 
 
+async def test_a_busy_emulator_sampling_the_stream_is_marked_without_a_reload(
+    browser: Browser, fake: FakeBackend
+) -> None:
+    page = await open_console(browser, fake.url)
+    await page.wait_for_function(
+        "document.querySelector('#stream-status').textContent.includes('live')"
+    )
+    busy = {"type": "dropped", "reason": "busy", "count": 1200, "sample": 8}
+    for queue in fake.queues:
+        queue.put_nowait(busy)
+        queue.put_nowait({**busy, "count": 900})
+    log = page.locator("#stream-log")
+    mark = log.get_by_text("the emulator is busy: this page is shown 1 call in 8")
+    await mark.wait_for()
+    await page.wait_for_function(
+        "document.querySelector('#stream-log').textContent.includes('(\u00d72)')"
+    )  # one mark that counts up, not one line per notice
+    assert await log.get_by_text("the view was reloaded").count() == 0
+    assert "live" in await page.locator("#stream-status").text_content()
+
+
 async def test_pause_freezes_the_view_while_messages_arrive(
     browser: Browser, fake: FakeBackend
 ) -> None:

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from conftest import Receiver, Running, StartEmulator, until
 
-from emulator.observe.bus import Bus, Message, Ring, path_ids
+from emulator.observe.bus import Bus, path_ids
+from emulator.observe.ring import Message, Ring
 from emulator.observe.serve_log import ServeLog
 from emulator.sim.clock import VirtualClock
 
@@ -27,13 +28,18 @@ async def test_nothing_is_built_when_nobody_listens(
     emu: Running, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     built: list[str] = []
-    original = Bus._deliver
+    original, original_source = Bus._deliver, Bus._deliver_source
 
     def deliver(self: Bus, message: Message) -> None:
         built.append(message.type)
         original(self, message)
 
+    def deliver_source(self: Bus, kind: int, name: str, *rest: Any) -> None:
+        built.append(name)
+        original_source(self, kind, name, *rest)
+
     monkeypatch.setattr(Bus, "_deliver", deliver)
+    monkeypatch.setattr(Bus, "_deliver_source", deliver_source)
     await emu.api.create([PERSON, BUSY], receiver)
     await emu.api.wait_complete(receiver)
     assert not emu.emulator.bus.listening and built == []

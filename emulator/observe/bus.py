@@ -11,197 +11,27 @@ the last change always sent.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from emulator.domain.models import Broadcast, CallLeg
-from emulator.jsonwire import dump_bytes
+from emulator.observe.ring import (
+    CALL,
+    WEBHOOK,
+    Message,
+    Ring,
+    Sampler,
+    StreamLimits,
+    Tap,
+    wall_iso,
+)
 from emulator.sim.clock import VirtualClock
 from emulator.webhooks.delivery import Delivery, redact_url
 
-__all__ = [
-    "MESSAGE_TYPES",
-    "Bus",
-    "Message",
-    "Ring",
-    "StreamLimits",
-    "Tap",
-    "path_ids",
-    "wall_iso",
-]
+__all__ = ["MESSAGE_TYPES", "Bus", "path_ids"]
 
 MESSAGE_TYPES = ("request", "call", "webhook", "broadcast", "clock", "waiting")
-
-
-@dataclass(slots=True)
-class StreamLimits:
-    """Bounds of the stream (per world; tests shrink them)."""
-
-    ring_size: int = 4096  # messages kept for readers; a reader further behind loses the rest
-    batch: int = 256  # messages written to a reader at once
-    batch_s: float = 0.02  # readers are woken at most this often (real seconds)
-    heartbeat_s: float = 15.0  # `: keep-alive` after this long with nothing else
-    write_timeout_s: float = 30.0  # a reader whose socket accepts nothing this long is dropped
-    behind: int = 5  # a reader that loses messages this many batches in a row is dropped
-    max_clients: int = 1000  # readers at once (more get 503)
-    send_buffer: int = 256 * 1024  # kernel send buffer of a stream connection (bytes)
-    sample_s: float = 0.25  # at most one progress (per broadcast) or clock message this often
-
-
-def wall_iso(seconds: float | None = None) -> str:
-    """Wall time (now, or `seconds` since the epoch) as ISO-8601 UTC with milliseconds."""
-    moment = datetime.fromtimestamp(time.time() if seconds is None else seconds, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-class Message:
-    """One published fact: `data` is the JSON object the stream sends (its frame made once).
-
-    `data` may be built only when first read (`build`), so a listener that only counts (the
-    serve log's delivered webhooks) costs no dict; `note` is a word about it that needs none
-    (a webhook's delivery state)."""
-
-    __slots__ = ("_build", "_data", "_frame", "broadcast_id", "note", "seq", "type", "voice_id")
-
-    def __init__(
-        self,
-        seq: int,
-        kind: str,
-        data: dict[str, Any] | None = None,
-        build: Callable[[], dict[str, Any]] | None = None,
-        ids: tuple[str | None, str | None] | None = None,
-        note: str = "",
-    ) -> None:
-        self.seq = seq
-        self.type = kind
-        self._data = data
-        self._build = build
-        if ids is None:
-            ids = (data.get("broadcast_id"), data.get("voice_id")) if data else (None, None)
-        self.broadcast_id, self.voice_id = ids
-        self.note = note
-        self._frame: bytes | None = None
-
-    @property
-    def data(self) -> dict[str, Any]:
-        if self._data is None:
-            assert self._build is not None
-            self._data, self._build = self._build(), None
-        return self._data
-
-    @property
-    def frame(self) -> bytes:
-        """The Server-Sent Events frame of this message."""
-        if self._frame is None:
-            head = f"id: {self.seq}\nevent: {self.type}\ndata: ".encode()
-            self._frame = head + dump_bytes(self.data) + b"\n\n"
-        return self._frame
-
-
-Tap = Callable[[Message], None]
-
-
-class Ring:
-    """The last `size` messages, by seq, and a wake-up for the readers following it."""
-
-    def __init__(self, size: int, last_seq: int, batch_s: float) -> None:
-        self.size = max(16, size)
-        self.buf: list[Message | None] = [None] * self.size
-        self.first = last_seq + 1  # nothing before this was ever in the ring
-        self.last = last_seq
-        self.readers: set[Any] = set()
-        self.event = asyncio.Event()
-        self._batch_s = batch_s
-        self._wake: asyncio.TimerHandle | None = None
-
-    def put(self, message: Message) -> None:
-        self.buf[message.seq % self.size] = message
-        self.last = message.seq
-        if self._wake is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                return
-            self._wake = loop.call_later(self._batch_s, self.wake)
-
-    def wake(self) -> None:
-        """Wake every reader now (they read what is new, then wait again)."""
-        if self._wake is not None:
-            self._wake.cancel()
-            self._wake = None
-        event, self.event = self.event, asyncio.Event()
-        event.set()
-
-    @property
-    def oldest(self) -> int:
-        return max(self.first, self.last - self.size + 1)
-
-    def read(self, cursor: int, limit: int) -> tuple[int, list[Message], int]:
-        """After seq `cursor`: (messages lost, up to `limit` messages, the new cursor)."""
-        start = max(cursor + 1, self.oldest)
-        lost = start - (cursor + 1)
-        end = min(self.last, start + limit - 1)
-        buf, size = self.buf, self.size
-        out = [m for s in range(start, end + 1) if (m := buf[s % size]) is not None]
-        return lost, out, max(cursor, end)
-
-    def close(self) -> None:
-        if self._wake is not None:
-            self._wake.cancel()
-            self._wake = None
-
-
-class _Sampler:
-    """At most one emission per key per `interval_s` of real time; the last touch always emits."""
-
-    def __init__(self, interval_s: float, emit: Callable[[Hashable], None]) -> None:
-        self.interval_s = interval_s
-        self.emit = emit
-        self.last: dict[Hashable, float] = {}
-        self.pending: dict[Hashable, None] = {}
-        self._handle: asyncio.TimerHandle | None = None
-
-    def touch(self, key: Hashable) -> None:
-        if key in self.pending:
-            return
-        now = time.monotonic()
-        last = self.last.get(key)
-        if last is None or now - last >= self.interval_s:
-            self.last[key] = now
-            self.emit(key)
-            return
-        self.pending[key] = None
-        if self._handle is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                self.flush()
-                return
-            self._handle = loop.call_later(self.interval_s - (now - last), self.flush)
-
-    def flush(self) -> None:
-        self._handle = None
-        pending, self.pending = self.pending, {}
-        now = time.monotonic()
-        for key in pending:
-            self.last[key] = now
-            self.emit(key)
-
-    def forget(self, key: Hashable) -> None:
-        self.last.pop(key, None)
-        self.pending.pop(key, None)
-
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        self.pending.clear()
-        self.last.clear()
 
 
 def path_ids(path: str) -> tuple[str | None, str | None]:
@@ -233,9 +63,9 @@ class Bus:
         self.leg_of: Callable[[str], CallLeg | None] = lambda voice_id: None
         self.waiting_in: Callable[[Broadcast], int] = lambda broadcast: 0
         self._broadcasts: dict[str, Broadcast] = {}  # broadcasts with a progress message due
-        self._progress = _Sampler(self.limits.sample_s, self._emit_progress)
+        self._progress = Sampler(self.limits.sample_s, self._emit_progress)
         self._clock_from: int | None = None
-        self._clock = _Sampler(self.limits.sample_s, self._emit_clock)
+        self._clock = Sampler(self.limits.sample_s, self._emit_clock)
 
     # -- listeners ---------------------------------------------------------------------
     def tap(self, listener: Tap, types: frozenset[str] = frozenset(MESSAGE_TYPES)) -> None:
@@ -251,7 +81,14 @@ class Bus:
         """The ring readers follow (made on the first reader, dropped after the last)."""
         if self.ring is None:
             limits = self.limits
-            self.ring = Ring(limits.ring_size, self.seq, limits.batch_s)
+            self.ring = Ring(
+                limits.ring_size,
+                self.seq,
+                limits.batch_s,
+                limits.resume_kept,
+                limits.share,
+                self._make,
+            )
             self._progress.interval_s = self._clock.interval_s = limits.sample_s
             self._recheck()
         return self.ring
@@ -293,24 +130,6 @@ class Bus:
             data["real_time"] = wall_iso()
         self._deliver(Message(self.seq, kind, data))
 
-    def _publish_lazy(
-        self,
-        kind: str,
-        build: Callable[[], dict[str, Any]],
-        ids: tuple[str | None, str | None],
-        note: str,
-    ) -> None:
-        """Publish a message whose data (which must carry its own times) is built when read."""
-        self.seq += 1
-        seq, project = self.seq, self.project
-
-        def complete() -> dict[str, Any]:
-            data = build()
-            data.update(type=kind, seq=seq, project=project)
-            return data
-
-        self._deliver(Message(seq, kind, build=complete, ids=ids, note=note))
-
     def _deliver(self, message: Message) -> None:
         kind = message.type
         if self.ring is not None:
@@ -318,6 +137,36 @@ class Bus:
         for tap, types in self.taps:
             if kind in types:
                 tap(message)
+
+    def _deliver_source(self, kind: int, name: str, source: Delivery, extra: Any) -> None:
+        """A per-call message: made now for the taps that want it, else when a reader takes it."""
+        self.seq += 1
+        ring = self.ring
+        if not self.taps and ring is not None:
+            ring.put_source(kind, self.seq, source, extra)
+            return
+        message = self._make(kind, self.seq, source, extra)
+        if ring is not None:
+            ring.put(message)
+        for tap, types in self.taps:
+            if name in types:
+                tap(message)
+
+    def _sampled_out(self, voice_id: Any) -> bool:
+        """Whether every reader's sampling leaves this call's messages out (then they are only
+        counted, see `Ring.put_sample`)."""
+        ring = self.ring
+        if ring is None or ring.put_sample == 1 or voice_id is None or self.taps:
+            return False
+        if hash(voice_id) % ring.put_sample:
+            ring.skipped += 1
+            return True
+        return False
+
+    def _make(self, kind: int, seq: int, source: Any, extra: Any) -> Message:
+        if kind == CALL:
+            return _CallMessage(self, seq, source, extra)
+        return _WebhookMessage(self, seq, source, extra)
 
     def hello(self) -> dict[str, Any]:
         clock = self.clock
@@ -357,16 +206,13 @@ class Bus:
             data["voice_id"] = voice_id
         self._publish("request", data)
 
-    def call(self, leg: CallLeg, payload: dict[str, Any]) -> None:
-        """A per-call event as sent to the app."""
+    def call(self, leg: CallLeg, delivery: Delivery) -> None:
+        """A per-call event as sent to the app (its message built when read, from the delivery's
+        payload: what that is built from never changes)."""
         if "broadcast" in self.wants:
             self.progress(leg.broadcast)
-        if "call" not in self.wants:
-            return
-        event = payload.get("state") or payload.get("playstate")
-        data: dict[str, Any] = {"event": event, "payload": payload}
-        _call_ids(data, leg)
-        self._publish("call", data)
+        if "call" in self.wants and not self._sampled_out(leg.voice_id):
+            self._deliver_source(CALL, "call", delivery, time.time())
 
     def waiting(self, leg: CallLeg, what: str | None) -> None:
         """An interactive call starts (`what`: answer, press) or stops (None) waiting."""
@@ -379,39 +225,9 @@ class Bus:
 
     def attempt(self, delivery: Delivery) -> None:
         """One delivery attempt was made (the dispatcher's hook; checks `listening` itself)."""
-        if "webhook" not in self.wants or not delivery.attempts:
-            return
-        last = delivery.attempts[-1]
-        ok = last.status is not None and 200 <= last.status < 300
-        n = len(delivery.attempts)
-        state = "delivered" if ok else "dead" if n >= self.max_attempts else "pending"
-        payload = delivery.payload
-        ids = (payload.get("broadcast_id"), payload.get("voice_id"))
-        self._publish_lazy("webhook", partial(self._webhook_data, delivery, n, state), ids, state)
-
-    def _webhook_data(self, delivery: Delivery, n: int, state: str) -> dict[str, Any]:
-        last = delivery.attempts[n - 1]
-        payload = delivery.payload
-        data: dict[str, Any] = {
-            "delivery_id": delivery.seq,
-            "url": redact_url(delivery.url),
-            "event": delivery.event,
-            "attempt_no": n,
-            "attempts_max": self.max_attempts,
-            "status": last.status,
-            "error": last.error,
-            "latency_ms": round(last.latency_ms, 3),
-            "delivery_state": state,
-            "virtual_time": last.at,
-            "real_time": wall_iso(last.real_at),
-        }
-        for key in ("broadcast_id", "voice_id", "attempt"):
-            if payload.get(key) is not None:
-                data[key] = payload[key]
-        number = payload.get("dialed_number") or payload.get("to")
-        if "voice_id" in payload and number is not None:
-            data["number"] = number
-        return data
+        wanted = "webhook" in self.wants and delivery.attempts
+        if wanted and not self._sampled_out(delivery.voice_id):
+            self._deliver_source(WEBHOOK, "webhook", delivery, len(delivery.attempts))
 
     # -- broadcasts ----------------------------------------------------------------------
     def broadcast(self, broadcast: Broadcast, change: str) -> None:
@@ -491,3 +307,88 @@ def _call_ids(data: dict[str, Any], leg: CallLeg) -> None:
     data["voice_id"] = leg.voice_id
     data["number"] = leg.target.number
     data["attempt"] = leg.attempt
+
+
+class _CallMessage(Message):
+    """A per-call event, its data built when read from what it was published with."""
+
+    __slots__ = ("attempt", "bus", "delivery", "number", "real_s")
+
+    def __init__(self, bus: Bus, seq: int, delivery: Any, real_s: float) -> None:
+        leg: CallLeg = delivery.leg  # a per-call event's delivery (`events.CallDelivery`)
+        self.seq = seq
+        self.type = "call"
+        self._data = None
+        self._frame = None
+        self.note = ""
+        self.broadcast_id = leg.broadcast.broadcast_id
+        self.voice_id = leg.voice_id
+        self.number = leg.target.number
+        self.attempt = leg.attempt
+        self.bus = bus
+        self.delivery = delivery
+        self.real_s = real_s
+
+    def build(self) -> dict[str, Any]:
+        payload = self.delivery.peek()
+        return {
+            "event": payload.get("state") or payload.get("playstate"),
+            "payload": payload,
+            "broadcast_id": self.broadcast_id,
+            "voice_id": self.voice_id,
+            "number": self.number,
+            "attempt": self.attempt,
+            "type": "call",
+            "seq": self.seq,
+            "project": self.bus.project,
+            "virtual_time": self.bus.clock.iso(self.delivery.virtual_ms),
+            "real_time": wall_iso(self.real_s),
+        }
+
+
+class _WebhookMessage(Message):
+    """One delivery attempt (the delivery's latest when published), its data built when read."""
+
+    __slots__ = ("attempt_no", "bus", "delivery")
+
+    def __init__(self, bus: Bus, seq: int, delivery: Delivery, n: int) -> None:
+        status = delivery.attempts[n - 1].status
+        ok = status is not None and 200 <= status < 300
+        self.seq = seq
+        self.type = "webhook"
+        self._data = None
+        self._frame = None
+        self.note = "delivered" if ok else "dead" if n >= bus.max_attempts else "pending"
+        self.broadcast_id = delivery.broadcast_id
+        self.voice_id = delivery.voice_id
+        self.attempt_no = n
+        self.bus = bus
+        self.delivery = delivery
+
+    def build(self) -> dict[str, Any]:
+        delivery, n, bus = self.delivery, self.attempt_no, self.bus
+        last = delivery.attempts[n - 1]
+        data: dict[str, Any] = {
+            "delivery_id": delivery.seq,
+            "url": redact_url(delivery.url),
+            "event": delivery.event,
+            "attempt_no": n,
+            "attempts_max": bus.max_attempts,
+            "status": last.status,
+            "error": last.error,
+            "latency_ms": round(last.latency_ms, 3),
+            "delivery_state": self.note,
+            "virtual_time": last.at,
+            "real_time": wall_iso(last.real_at),
+        }
+        broadcast_id, voice_id, attempt, number = delivery.about()
+        if broadcast_id is not None:
+            data["broadcast_id"] = broadcast_id
+        if voice_id is not None:
+            data["voice_id"] = voice_id
+        if attempt is not None:
+            data["attempt"] = attempt
+        if number is not None:
+            data["number"] = number
+        data.update(type="webhook", seq=self.seq, project=bus.project)
+        return data

@@ -91,6 +91,11 @@ def _hello(d: Mapping[str, Any]) -> str:
 
 
 def _dropped(d: Mapping[str, Any]) -> str:
+    if d.get("reason") == "busy":
+        return (
+            f"{d.get('count')} messages of other calls left out: the emulator is busy: "
+            f"1 call in {d.get('sample')} is shown"
+        )
     return f"{d.get('count')} messages dropped: this reader fell behind"
 
 

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from emulator.observe.bus import Bus, Message
+from emulator.observe.bus import Bus
 from emulator.observe.lines import clock_time, describe
+from emulator.observe.ring import Message
 
 if TYPE_CHECKING:
     from emulator.projects import Projects

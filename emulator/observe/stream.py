@@ -1,6 +1,6 @@
 """`GET /_emulator/stream`: Server-Sent Events of one world, each reader at its own pace.
 
-Every reader follows the world's ring (`emulator.observe.bus.Ring`) with its own cursor, so one
+Every reader follows the world's ring (`emulator.observe.ring.Ring`) with its own cursor, so one
 message costs the same however many readers there are, and a reader costs a cursor and a filter.
 A reader that falls behind by more than the ring holds is sent one `dropped` message and jumps to
 the newest; one that keeps falling behind (`behind` batches in a row), or whose socket accepts
@@ -15,14 +15,17 @@ import asyncio
 import contextlib
 import logging
 import socket
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
 from emulator.errors import BadRequest, ServiceUnavailable
 from emulator.jsonwire import dump_bytes
-from emulator.observe.bus import MESSAGE_TYPES, Bus, Message, Ring, StreamLimits, wall_iso
+from emulator.observe.bus import MESSAGE_TYPES, Bus
+from emulator.observe.ring import Keep, Ring, StreamLimits, wall_iso
 
 __all__ = ["Reader", "StreamFilter", "serve_stream"]
 
@@ -34,6 +37,10 @@ _HEADERS = {
 }
 _KEEPALIVE = b": keep-alive\n\n"
 _RETRY = b"retry: 2000\n\n"  # EventSource: reconnect after 2 s
+
+
+_ALL = frozenset(MESSAGE_TYPES)
+_PER_CALL = frozenset(("call", "webhook"))  # what a sampled stream keeps of one call in N
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,25 +64,31 @@ class StreamFilter:
             )
         return cls(types, query.get("broadcast_id") or None, query.get("voice_id") or None)
 
-    def keeps(self, message: Message) -> bool:
-        if message.type not in self.types:
+    @property
+    def everything(self) -> bool:
+        return self.types == _ALL and self.broadcast_id is None and self.voice_id is None
+
+    def keeps(self, kind: str, broadcast_id: Any, voice_id: Any) -> bool:
+        """Whether this reader wants a message of type `kind` about these ids."""
+        if kind not in self.types:
             return False
-        if message.type == "clock":
+        if kind == "clock":
             return True
-        if self.broadcast_id is not None and message.broadcast_id != self.broadcast_id:
+        if self.broadcast_id is not None and broadcast_id != self.broadcast_id:
             return False
-        return self.voice_id is None or message.voice_id == self.voice_id
+        return self.voice_id is None or voice_id == self.voice_id
 
 
 class Reader:
     """One stream client: where it is in the ring and what it wants."""
 
-    __slots__ = ("closed", "cursor", "filter")
+    __slots__ = ("closed", "cursor", "filter", "skipped")
 
-    def __init__(self, want: StreamFilter, cursor: int) -> None:
+    def __init__(self, want: StreamFilter, cursor: int, notice_s: float = 1.0) -> None:
         self.filter = want
         self.cursor = cursor
         self.closed = False
+        self.skipped = _Skipped(notice_s)  # what sampling left out, not yet told
 
     def close(self) -> None:
         self.closed = True
@@ -102,7 +115,8 @@ async def serve_stream(request: web.Request, bus: Bus) -> web.StreamResponse:
         )
     ring = bus.open_ring()
     last_id = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
-    reader = Reader(want, _start_cursor(ring, last_id))
+    reader = Reader(want, _start_cursor(ring, last_id), limits.busy_notice_s)
+    reader.skipped.seen = ring.skipped
     ring.readers.add(reader)
     response = web.StreamResponse(headers=_HEADERS)
     try:
@@ -144,37 +158,115 @@ async def _pump(
     hello["seq"] = reader.cursor
     await _write(response, _RETRY + _frame(reader.cursor, "hello", hello), limits)
     behind = 0
+    skipped = reader.skipped
+    budget = ring.budget
     while not reader.closed:
         if reader.cursor >= ring.last:
-            try:
-                await asyncio.wait_for(ring.event.wait(), limits.heartbeat_s)
+            skipped.take(ring)
+            if skipped.count and (skipped.due() or budget.sample == 1):  # or sampling is over
+                await _write(response, skipped.notice(bus, reader.cursor, budget.sample), limits)
+            try:  # what is left out is told within `every_s`, even if nothing else happens
+                wait_s = skipped.every_s if skipped.count else limits.heartbeat_s
+                await asyncio.wait_for(ring.event.wait(), wait_s)
             except TimeoutError:
-                await _write(response, _KEEPALIVE, limits)
+                if not skipped.count:
+                    await _write(response, _KEEPALIVE, limits)
             continue
-        lost, messages, reader.cursor = ring.read(reader.cursor, limits.batch)
-        chunk = [m.frame for m in messages if reader.filter.keeps(m)]
+        started = time.perf_counter()
+        lost, messages, reader.cursor = ring.read(reader.cursor, limits.batch, _keep(reader, ring))
+        skipped.take(ring)
+        ring.release()
+        if len(ring.readers) > 1:  # made once for all of them
+            chunk = [m.frame for m in messages]
+        else:
+            chunk = [m.render() for m in messages]
         if lost:
             behind += 1
             if behind >= limits.behind:
                 log.info("stream client %s dropped: it keeps falling behind", request.remote)
                 _abort(request)
                 return
-            chunk.insert(0, _dropped(bus, reader.cursor, lost))
+            chunk.insert(0, _dropped(bus, reader.cursor, lost, "behind"))
+        if skipped.due():
+            chunk.insert(0, skipped.notice(bus, reader.cursor, budget.sample))
         if chunk:
-            await _write(response, b"".join(chunk), limits)
+            data = b"".join(chunk)
+            _charge(ring, time.perf_counter() - started)  # not the wait for a slow client
+            await _write(response, data, limits)
+        else:
+            _charge(ring, time.perf_counter() - started)
         if reader.cursor >= ring.last:
             behind = 0  # caught up with the newest message
+        else:
+            await asyncio.sleep(0)  # a burst is framed a batch at a time, the world runs between
 
 
-def _dropped(bus: Bus, cursor: int, count: int) -> bytes:
-    data = {
+def _charge(ring: Ring, spent_s: float) -> None:
+    """Charge the ring's budget; while every reader takes everything, what sampling leaves out
+    is not even kept."""
+    budget = ring.budget
+    budget.charge(spent_s)
+    sample = budget.sample
+    if sample > 1 and not all(r.filter.everything for r in ring.readers):
+        sample = 1
+    ring.put_sample = sample
+
+
+def _keep(reader: Reader, ring: Ring) -> Keep | None:
+    """What `reader` takes of the ring now: everything (None), or what its filter wants of the
+    calls the budget samples (counting what sampling left out)."""
+    want = reader.filter
+    sample = ring.budget.sample
+    if sample == 1:
+        return None if want.everything else want.keeps
+    skipped = reader.skipped
+    wants = None if want.everything else want.keeps
+
+    def keep(kind: str, broadcast_id: Any, voice_id: Any) -> bool:
+        if wants is not None and not wants(kind, broadcast_id, voice_id):
+            return False
+        if voice_id is None or kind not in _PER_CALL or hash(voice_id) % sample == 0:
+            return True
+        skipped.count += 1
+        return False
+
+    return keep
+
+
+class _Skipped:
+    """Messages a sampled stream left out for one reader, told at most once a second."""
+
+    def __init__(self, every_s: float = 1.0) -> None:
+        self.count = 0
+        self.seen = 0  # the ring's `skipped` when last looked at
+        self.every_s = every_s
+        self.told = time.monotonic()
+
+    def take(self, ring: Ring) -> None:
+        """Count what the bus left out for every reader since the last look."""
+        self.count += ring.skipped - self.seen
+        self.seen = ring.skipped
+
+    def due(self) -> bool:
+        return self.count > 0 and time.monotonic() - self.told >= self.every_s
+
+    def notice(self, bus: Bus, cursor: int, sample: int) -> bytes:
+        count, self.count, self.told = self.count, 0, time.monotonic()
+        return _dropped(bus, cursor, count, "busy", sample)
+
+
+def _dropped(bus: Bus, cursor: int, count: int, reason: str, sample: int | None = None) -> bytes:
+    data: dict[str, object] = {
         "type": "dropped",
         "count": count,
+        "reason": reason,
         "seq": cursor,
         "project": bus.project,
         "virtual_time": bus.clock.now_iso(),
         "real_time": wall_iso(),
     }
+    if sample is not None:
+        data["sample"] = sample
     return _frame(cursor, "dropped", data)
 
 

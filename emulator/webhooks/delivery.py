@@ -133,6 +133,24 @@ class Delivery:
             payload = self._payload = self._build()
         return payload
 
+    def peek(self) -> dict[str, Any]:
+        """The payload for a reader (the event stream): kept, as `payload` keeps it, while the
+        delivery is still to be sent (sending needs it next); built and not kept once it has
+        settled, so that reading a settled delivery leaves it as small as settling made it."""
+        payload = self._payload
+        if payload is None:
+            payload = self._build()
+            if self.state == "pending":
+                self._payload = payload
+        return payload
+
+    def about(self) -> tuple[Any, Any, Any, Any]:
+        """(broadcast_id, voice_id, attempt, number) the delivery is about, as the event stream
+        names them (a subclass may know them without its payload)."""
+        p = self.peek()
+        number = p.get("dialed_number") or p.get("to") if "voice_id" in p else None
+        return p.get("broadcast_id"), p.get("voice_id"), p.get("attempt"), number
+
     def _build(self) -> dict[str, Any]:
         """The payload of a delivery made without one (a subclass builds it when read)."""
         raise NotImplementedError

@@ -112,7 +112,7 @@ class EventEmitter:
         delivery.set_event(leg, subject, name, extra)
         self.transport.post(delivery)
         if self.bus.listening:
-            self.bus.call(leg, delivery.payload)
+            self.bus.call(leg, delivery)
 
     def delivery_settled(self, broadcast: Broadcast) -> None:
         broadcast.outstanding -= 1
@@ -242,3 +242,9 @@ class CallDelivery(Delivery):
     @property
     def event(self) -> str:
         return self.name
+
+    def about(self) -> tuple[Any, Any, Any, Any]:
+        leg = self.leg
+        if isinstance(self.subject_and_extra()[0], Bridge):  # its `to` is the bridged number
+            return super().about()
+        return leg.broadcast.broadcast_id, leg.voice_id, leg.attempt, leg.target.number

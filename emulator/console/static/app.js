@@ -197,6 +197,7 @@ function showStream(status, detail) {
   if (status === "reconnecting" && detail.since) logStream("stream dropped, reconnecting", detail.since);
   if (detail.reconnected) logStream("stream reconnected");
   if (detail.dropped) logStream(`the emulator dropped ${count(detail.dropped)} messages for this page (it fell behind)`);
+  if (detail.sampled) logStream(`the emulator is busy: this page is shown 1 call in ${detail.sampled} (counters stay exact)`);
 }
 
 /** A mark under the header, with the wall time; a repeat of the last one counts up instead. */

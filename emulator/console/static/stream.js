@@ -89,6 +89,11 @@ export class Stream {
     }
     this.received += 1;
     if (typeof msg.seq === "number") this.lastSeq = msg.seq;
+    if (msg.type === "dropped" && msg.reason === "busy") {
+      // sampled, not lost: whole calls still arrive, and every broadcast's progress
+      this.handlers.onStatus(this.status, { sampled: msg.sample, skipped: msg.count });
+      return;
+    }
     if (msg.type === "dropped") {
       this.handlers.onStatus(this.status, { dropped: msg.count });
       this.handlers.onResync("dropped");
