@@ -18,6 +18,7 @@ SCRIPTS = [
     "scaling.py",
     "replay.py",
     "legs.py",
+    "stream.py",
 ]
 
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import Receiver, Running, StartEmulator, until
 
 from emulator.observe.bus import Bus, path_ids
-from emulator.observe.ring import Message, Ring
+from emulator.observe.ring import CALL, WEBHOOK, Message, Ring
 from emulator.observe.serve_log import ServeLog
 from emulator.sim.clock import VirtualClock
 
@@ -34,9 +34,9 @@ async def test_nothing_is_built_when_nobody_listens(
         built.append(message.type)
         original(self, message)
 
-    def deliver_source(self: Bus, kind: int, name: str, *rest: Any) -> None:
-        built.append(name)
-        original_source(self, kind, name, *rest)
+    def deliver_source(self: Bus, kind: int, *rest: Any) -> None:
+        built.append({CALL: "call", WEBHOOK: "webhook"}[kind])
+        original_source(self, kind, *rest)
 
     monkeypatch.setattr(Bus, "_deliver", deliver)
     monkeypatch.setattr(Bus, "_deliver_source", deliver_source)

@@ -23,6 +23,7 @@ __all__ = ["hot_routes"]
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 _PLAIN_ID = re.compile(r"[0-9A-Za-z_-]+").fullmatch  # what the router would match unchanged
+_MATCHES_KEPT = 1024  # report paths whose match is kept (polled broadcasts; more start afresh)
 
 
 def hot_routes(app: web.Application, generic: Handler) -> Handler:
@@ -35,20 +36,30 @@ def hot_routes(app: web.Application, generic: Handler) -> Handler:
         if route.method == "GET" and formatter in wanted:
             routes[wanted[formatter]] = route
     starts = tuple(routes)
+    matches: dict[str, web.UrlMappingMatchInfo] = {}  # by raw path: a poll's match, made once
+
+    def match_of(path: str) -> web.UrlMappingMatchInfo | None:
+        head, _, broadcast_id = path.rpartition("/")
+        route = routes.get(head + "/")
+        if route is None or _PLAIN_ID(broadcast_id) is None:
+            return None
+        match = web.UrlMappingMatchInfo({"broadcast_id": broadcast_id}, route)
+        match.add_app(app)
+        match.freeze()  # read-only from here: one serves every request of that path
+        if len(matches) >= _MATCHES_KEPT:
+            matches.clear()
+        matches[path] = match
+        return match
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
         path = request.raw_path
         if request.method != "GET" or not path.startswith(starts):
             return await generic(request)
-        head, _, broadcast_id = path.rpartition("/")
-        route = routes.get(head + "/")
-        if route is None or _PLAIN_ID(broadcast_id) is None or "Expect" in request.headers:
+        match = matches.get(path) or match_of(path)
+        if match is None or "Expect" in request.headers:
             return await generic(request)
         assert isinstance(request, web.Request)
-        match = web.UrlMappingMatchInfo({"broadcast_id": broadcast_id}, route)
-        match.add_app(app)
-        match.freeze()
         request._match_info = match  # as Application._handle sets it
-        return await middleware(request, route.handler)
+        return await middleware(request, match.route.handler)
 
     return handle

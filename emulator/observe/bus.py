@@ -138,19 +138,13 @@ class Bus:
             if kind in types:
                 tap(message)
 
-    def _deliver_source(self, kind: int, name: str, source: Delivery, extra: Any) -> None:
+    def _deliver_source(self, kind: int, source: Delivery, extra: Any) -> None:
         """A per-call message: made now for the taps that want it, else when a reader takes it."""
         self.seq += 1
-        ring = self.ring
-        if not self.taps and ring is not None:
-            ring.put_source(kind, self.seq, source, extra)
-            return
-        message = self._make(kind, self.seq, source, extra)
-        if ring is not None:
-            ring.put(message)
-        for tap, types in self.taps:
-            if name in types:
-                tap(message)
+        if not self.taps and self.ring is not None:
+            self.ring.put_source(kind, self.seq, source, extra)
+        else:
+            self._deliver(self._make(kind, self.seq, source, extra))
 
     def _sampled_out(self, voice_id: Any) -> bool:
         """Whether every reader's sampling leaves this call's messages out (then they are only
@@ -212,7 +206,7 @@ class Bus:
         if "broadcast" in self.wants:
             self.progress(leg.broadcast)
         if "call" in self.wants and not self._sampled_out(leg.voice_id):
-            self._deliver_source(CALL, "call", delivery, time.time())
+            self._deliver_source(CALL, delivery, time.time())
 
     def waiting(self, leg: CallLeg, what: str | None) -> None:
         """An interactive call starts (`what`: answer, press) or stops (None) waiting."""
@@ -227,7 +221,7 @@ class Bus:
         """One delivery attempt was made (the dispatcher's hook; checks `listening` itself)."""
         wanted = "webhook" in self.wants and delivery.attempts
         if wanted and not self._sampled_out(delivery.voice_id):
-            self._deliver_source(WEBHOOK, "webhook", delivery, len(delivery.attempts))
+            self._deliver_source(WEBHOOK, delivery, len(delivery.attempts))
 
     # -- broadcasts ----------------------------------------------------------------------
     def broadcast(self, broadcast: Broadcast, change: str) -> None:
