@@ -32,14 +32,20 @@ async def open_console(browser: Browser, url: str, hash_: str = "") -> Any:
     return page
 
 
-async def test_a_dropped_stream_is_marked_and_the_page_reconnects(
-    browser: Browser, fake: FakeBackend
-) -> None:
-    page = await open_console(browser, fake.url)
-    status = page.locator("#stream-status")
+async def open_live(browser: Browser, url: str) -> Any:
+    """The console, once its stream is live."""
+    page = await open_console(browser, url)
     await page.wait_for_function(
         "document.querySelector('#stream-status').textContent.includes('live')"
     )
+    return page
+
+
+async def test_a_dropped_stream_is_marked_and_the_page_reconnects(
+    browser: Browser, fake: FakeBackend
+) -> None:
+    page = await open_live(browser, fake.url)
+    status = page.locator("#stream-status")
     fake.drop_streams()
     # EventSource comes back by itself; the page says the stream dropped and that it came back
     log = page.locator("#stream-log")
@@ -52,10 +58,7 @@ async def test_a_dropped_stream_is_marked_and_the_page_reconnects(
 async def test_a_busy_emulator_sampling_the_stream_is_marked_without_a_reload(
     browser: Browser, fake: FakeBackend
 ) -> None:
-    page = await open_console(browser, fake.url)
-    await page.wait_for_function(
-        "document.querySelector('#stream-status').textContent.includes('live')"
-    )
+    page = await open_live(browser, fake.url)
     busy = {"type": "dropped", "reason": "busy", "count": 1200, "sample": 8}
     for queue in fake.queues:
         queue.put_nowait(busy)
@@ -73,10 +76,7 @@ async def test_a_busy_emulator_sampling_the_stream_is_marked_without_a_reload(
 async def test_pause_freezes_the_view_while_messages_arrive(
     browser: Browser, fake: FakeBackend
 ) -> None:
-    page = await open_console(browser, fake.url)
-    await page.wait_for_function(
-        "document.querySelector('#stream-status').textContent.includes('live')"
-    )
+    page = await open_live(browser, fake.url)
     await page.get_by_role("button", name="pause the view").click()
     created = {
         "type": "broadcast",
