@@ -16,7 +16,7 @@ from test_stream import SSE, _completed
 from emulator.observe import ring as ring_module
 from emulator.observe.bus import Bus
 from emulator.observe.lines import describe
-from emulator.observe.ring import Budget, wall_iso
+from emulator.observe.ring import Budget, Message, wall_iso
 from emulator.sim.clock import VirtualClock
 
 
@@ -50,14 +50,22 @@ async def test_a_burst_bigger_than_4096_messages_reaches_a_fast_reader_whole(
     await sse.close()
 
 
+@pytest.mark.parametrize("tapped", [False, True], ids=["readers only", "with the serve log"])
 async def test_a_busy_stream_keeps_whole_calls_and_every_other_message(
-    start_emulator: StartEmulator, receiver: Receiver, session: aiohttp.ClientSession
+    start_emulator: StartEmulator,
+    receiver: Receiver,
+    session: aiohttp.ClientSession,
+    tapped: bool,
 ) -> None:
     """Sampled one call in 4: every message of a kept call, none of the others, all requests
-    and broadcast changes, and `dropped` notices (reason busy) that add up to what was left out."""
+    and broadcast changes, and `dropped` notices (reason busy) that add up to what was left out.
+    A tap (the serve log) still gets every message the readers' sampling leaves out."""
     emu = await start_emulator()
     limits = emu.emulator.bus.limits
     limits.busy_notice_s = 0.0  # tell at once, so the test needs no real time to pass
+    tap: list[Message] = []
+    if tapped:
+        emu.emulator.bus.tap(tap.append, frozenset({"call", "webhook"}))
     sse = await SSE(session, emu.url + "/_emulator/stream").start()
     ring = emu.emulator.bus.ring
     assert ring is not None
@@ -89,6 +97,10 @@ async def test_a_busy_stream_keeps_whole_calls_and_every_other_message(
     left_out = 2 * len([e for e in events if e["voice_id"] not in kept])  # call + its attempt
     await until(lambda: sum(d["count"] for d in sse.data("dropped")) == left_out)
     assert describe(notices[0]).endswith("the emulator is busy: 1 call in 4 is shown")
+    assert ring.skipped > 0  # most left out as they were published, not when read
+    if tapped:
+        assert len([m for m in tap if m.type == "call"]) == len(events)
+        assert {m.voice_id for m in tap if m.type == "webhook"} >= {e["voice_id"] for e in events}
     await sse.close()
 
 

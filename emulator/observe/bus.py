@@ -138,19 +138,29 @@ class Bus:
             if kind in types:
                 tap(message)
 
-    def _deliver_source(self, kind: int, source: Delivery, extra: Any) -> None:
-        """A per-call message: made now for the taps that want it, else when a reader takes it."""
+    def _deliver_source(
+        self, kind: int, source: Delivery, extra: Any, sampled_out: bool = False
+    ) -> None:
+        """A per-call message: made now for the taps that want it, else when a reader takes it;
+        one the readers' sampling leaves out is made for the taps only (a hole in the ring)."""
         self.seq += 1
-        if not self.taps and self.ring is not None:
-            self.ring.put_source(kind, self.seq, source, extra)
+        ring = self.ring
+        if sampled_out and ring is not None:
+            ring.hole(self.seq)
+            message = self._make(kind, self.seq, source, extra)
+            for tap, types in self.taps:
+                if message.type in types:
+                    tap(message)
+        elif not self.taps and ring is not None:
+            ring.put_source(kind, self.seq, source, extra)
         else:
             self._deliver(self._make(kind, self.seq, source, extra))
 
     def _sampled_out(self, voice_id: Any) -> bool:
-        """Whether every reader's sampling leaves this call's messages out (then they are only
-        counted, see `Ring.put_sample`)."""
+        """Whether every reader's sampling leaves this call's messages out (counted for them,
+        see `Ring.put_sample`): published then for the taps alone, if any."""
         ring = self.ring
-        if ring is None or ring.put_sample == 1 or voice_id is None or self.taps:
+        if ring is None or ring.put_sample == 1 or voice_id is None:
             return False
         if hash(voice_id) % ring.put_sample:
             ring.skipped += 1
@@ -205,8 +215,10 @@ class Bus:
         payload: what that is built from never changes)."""
         if "broadcast" in self.wants:
             self.progress(leg.broadcast)
-        if "call" in self.wants and not self._sampled_out(leg.voice_id):
-            self._deliver_source(CALL, delivery, time.time())
+        if "call" in self.wants:
+            out = self._sampled_out(leg.voice_id)
+            if not out or self.taps:
+                self._deliver_source(CALL, delivery, time.time(), out)
 
     def waiting(self, leg: CallLeg, what: str | None) -> None:
         """An interactive call starts (`what`: answer, press) or stops (None) waiting."""
@@ -219,9 +231,10 @@ class Bus:
 
     def attempt(self, delivery: Delivery) -> None:
         """One delivery attempt was made (the dispatcher's hook; checks `listening` itself)."""
-        wanted = "webhook" in self.wants and delivery.attempts
-        if wanted and not self._sampled_out(delivery.voice_id):
-            self._deliver_source(WEBHOOK, delivery, len(delivery.attempts))
+        if "webhook" in self.wants and delivery.attempts:
+            out = self._sampled_out(delivery.voice_id)
+            if not out or self.taps:
+                self._deliver_source(WEBHOOK, delivery, len(delivery.attempts), out)
 
     # -- broadcasts ----------------------------------------------------------------------
     def broadcast(self, broadcast: Broadcast, change: str) -> None:

@@ -215,6 +215,11 @@ class Ring:
         if self._wake is None:
             self._arm()
 
+    def hole(self, seq: int) -> None:
+        """No message at `seq` (one the readers' sampling left out, published for taps only)."""
+        self.buf[seq % self.size] = None
+        self.last = seq
+
     def _arm(self) -> None:
         try:
             loop = asyncio.get_running_loop()
