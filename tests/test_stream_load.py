@@ -104,6 +104,31 @@ async def test_a_busy_stream_keeps_whole_calls_and_every_other_message(
     await sse.close()
 
 
+async def test_a_stream_of_one_call_is_never_sampled(
+    start_emulator: StartEmulator, receiver: Receiver, session: aiohttp.ClientSession
+) -> None:
+    emu = await start_emulator(clock="manual")
+    everything = await SSE(session, emu.url + "/_emulator/stream").start()
+    ring = emu.emulator.bus.ring
+    assert ring is not None
+    await emu.api.create(_numbers(8), receiver)
+    await emu.api.advance(0)  # dialled: each call's `initiated` is sent
+    legs = list(emu.emulator.store.legs.values())
+    left_out = next(leg for leg in legs if hash(leg.voice_id) % 4)  # sampling would skip it
+    one = SSE(session, emu.url + f"/_emulator/stream?voice_id={left_out.voice_id}")
+    await one.start()
+    ring.budget.sample, ring.budget.adjust_s = 4, float("inf")  # busy from here on
+    await emu.api.run_until_idle()
+    await emu.api.wait_complete(receiver)
+    mine = [e for e in receiver.events if e.get("voice_id") == left_out.voice_id]
+    after = mine[2:]  # `initiated` and `ringing` were sent before this reader came
+    await until(lambda: len(one.data("call")) == len(after))
+    assert [c["payload"] for c in one.data("call")] == after
+    assert not one.data("dropped")
+    assert left_out.voice_id not in {c["voice_id"] for c in everything.data("call")[8:]}
+    await asyncio.gather(one.close(), everything.close())
+
+
 async def test_a_reader_that_filters_everything_out_costs_no_message(
     start_emulator: StartEmulator,
     receiver: Receiver,

@@ -217,7 +217,7 @@ def _keep(reader: Reader, ring: Ring) -> Keep | None:
     calls the budget samples (counting what sampling left out)."""
     want = reader.filter
     sample = ring.budget.sample
-    if sample == 1:
+    if sample == 1 or want.voice_id is not None:  # one call's few messages: never sampled
         return None if want.everything else want.keeps
     skipped = reader.skipped
     wants = None if want.everything else want.keeps
