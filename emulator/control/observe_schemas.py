@@ -194,6 +194,12 @@ OBSERVE_SCHEMAS: dict[str, Schema] = {
             "voice_id": STR,
             "number": STR,
             "attempt": INT,
+            "count": {"type": "integer", "description": "dropped: messages this client missed"},
+            "reason": {
+                "enum": ["behind", "busy"],
+                "description": "dropped: it fell behind the ring, or the stream is sampled",
+            },
+            "sample": {"type": "integer", "description": "dropped (busy): 1 call in this many"},
         },
         ("type", "seq", "project"),
         description="the data object of one Server-Sent Event (docs/inspection.md)",
