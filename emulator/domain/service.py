@@ -17,6 +17,7 @@ from emulator.domain.behaviour import (
     Timings,
     tts_seconds,
 )
+from emulator.domain.bridging import BridgeMoves
 from emulator.domain.dialrate import DialBook
 from emulator.domain.ids import IdFactory
 from emulator.domain.models import (
@@ -68,7 +69,7 @@ class EventSink(Protocol):
     def bridge_state(self, leg: CallLeg, bridge: Bridge, state: str, **extra: Any) -> None: ...
 
 
-class BroadcastService(PersonMoves):
+class BroadcastService(PersonMoves, BridgeMoves):
     """Owns every broadcast's and call's state machine; `PersonMoves` adds a person's moves."""
 
     def __init__(
@@ -388,47 +389,6 @@ class BroadcastService(PersonMoves):
                 app_instance=leg.broadcast.broadcast_id,
             )
         self._disconnect(leg, "app-hangup")
-
-    def bridge(self, leg: CallLeg, from_number: str, to: str) -> Bridge:
-        self._require_connected(leg, "connect")
-        if leg.bridge is not None:
-            raise Conflict("call is already bridged", voice_id=leg.voice_id)
-        self._cancel_play(leg)
-        self.clock.cancel(leg.progress)
-        leg.progress = None
-        leg.bridges += 1
-        bridge = Bridge(self.ids.make("bridge", leg.voice_id, leg.bridges), from_number, to)
-        leg.bridge = bridge
-        self.events.bridge_state(leg, bridge, "bridging")
-        plan = self.behaviour.bridge(to, bridge.bridge_id)
-        if plan.answers:
-            bridge.timer = self.clock.call_later(
-                plan.ring_s * 1000, self._bridged, leg, bridge, plan.talk_s
-            )
-        else:
-            bridge.timer = self.clock.call_later(
-                plan.ring_s * 1000, self._bridge_failed, leg, bridge, plan.reason
-            )
-        return bridge
-
-    def _bridged(self, leg: CallLeg, bridge: Bridge, talk_s: int) -> None:
-        bridge.state = "bridged"
-        self.events.bridge_state(leg, bridge, "bridged")
-        bridge.timer = self.clock.call_later(talk_s * 1000, self._bridge_ended, leg, bridge)
-
-    def _bridge_ended(self, leg: CallLeg, bridge: Bridge) -> None:
-        bridge.state = "bridge_disconnected"
-        bridge.timer = None
-        leg.bridge = None
-        self.events.bridge_state(leg, bridge, "bridge_disconnected", reason="target-hangup")
-        self._await_callee(leg)
-
-    def _bridge_failed(self, leg: CallLeg, bridge: Bridge, reason: str) -> None:
-        bridge.state = "bridge_failed"
-        bridge.timer = None
-        leg.bridge = None
-        self.events.bridge_state(leg, bridge, "bridge_failed", reason=reason, description=reason)
-        self._await_callee(leg)
 
     # ---------------------------------------------------------------- reset ------------
     def reset(self) -> None:
