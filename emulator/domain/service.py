@@ -70,7 +70,8 @@ class EventSink(Protocol):
 
 
 class BroadcastService(PersonMoves, BridgeMoves):
-    """Owns every broadcast's and call's state machine; `PersonMoves` adds a person's moves."""
+    """Owns every broadcast's and call's state machine; `PersonMoves` adds a person's moves,
+    `BridgeMoves` a call's bridges."""
 
     def __init__(
         self,

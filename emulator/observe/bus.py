@@ -16,16 +16,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from emulator.domain.models import Broadcast, CallLeg
-from emulator.observe.ring import (
-    CALL,
-    WEBHOOK,
-    Message,
-    Ring,
-    Sampler,
-    StreamLimits,
-    Tap,
-    wall_iso,
-)
+from emulator.observe.ring import CALL, WEBHOOK, Message, Ring, Sampler, StreamLimits, Tap, wall_iso
 from emulator.sim.clock import VirtualClock
 from emulator.webhooks.delivery import Delivery, redact_url
 
