@@ -20,6 +20,7 @@ from emulator.jsonwire import dump_bytes
 
 __all__ = [
     "CALL",
+    "PER_CALL",
     "WEBHOOK",
     "Budget",
     "Keep",
@@ -101,15 +102,13 @@ class Message:
         seq: int,
         kind: str,
         data: dict[str, Any] | None = None,
-        ids: tuple[str | None, str | None] | None = None,
         note: str = "",
     ) -> None:
         self.seq = seq
         self.type = kind
         self._data = data
-        if ids is None:
-            ids = (data.get("broadcast_id"), data.get("voice_id")) if data else (None, None)
-        self.broadcast_id, self.voice_id = ids
+        self.broadcast_id = data.get("broadcast_id") if data else None
+        self.voice_id = data.get("voice_id") if data else None
         self.note = note
         self._frame: bytes | None = None
 
@@ -147,6 +146,7 @@ Make = Callable[[int, int, Any, Any], Message]  # (kind, seq, source, extra): th
 
 MESSAGE, CALL, WEBHOOK = 0, 1, 2  # what a ring slot holds: a message, or what one is made from
 _KIND_TYPE = {CALL: "call", WEBHOOK: "webhook"}
+PER_CALL = frozenset(_KIND_TYPE.values())  # the messages a sampled stream keeps of 1 call in N
 
 
 class Read(NamedTuple):
@@ -191,10 +191,21 @@ class Ring:
         # messages of 1 call in `put_sample` are
         self.put_sample = 1
         self.skipped = 0
-        self.readers: set[Any] = set()
+        self.readers: set[Any] = set()  # see `join`
+        self.partial = 0  # readers that take less than everything (a filter)
         self.event = asyncio.Event()
         self._batch_s = batch_s
         self._wake: asyncio.TimerHandle | None = None
+
+    def join(self, reader: Any, everything: bool) -> None:
+        """A reader follows the ring from now on (`everything`: it has no filter)."""
+        self.readers.add(reader)
+        self.partial += not everything
+
+    def leave(self, reader: Any, everything: bool) -> None:
+        if reader in self.readers:
+            self.readers.discard(reader)
+            self.partial -= not everything
 
     def put(self, message: Message) -> None:
         seq = message.seq

@@ -25,7 +25,7 @@ from aiohttp import web
 from emulator.errors import BadRequest, ServiceUnavailable
 from emulator.jsonwire import dump_bytes
 from emulator.observe.bus import MESSAGE_TYPES, Bus
-from emulator.observe.ring import Keep, Ring, StreamLimits, wall_iso
+from emulator.observe.ring import PER_CALL, Keep, Ring, StreamLimits, wall_iso
 
 __all__ = ["Reader", "StreamFilter", "serve_stream"]
 
@@ -40,7 +40,6 @@ _RETRY = b"retry: 2000\n\n"  # EventSource: reconnect after 2 s
 
 
 _ALL = frozenset(MESSAGE_TYPES)
-_PER_CALL = frozenset(("call", "webhook"))  # what a sampled stream keeps of one call in N
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +116,7 @@ async def serve_stream(request: web.Request, bus: Bus) -> web.StreamResponse:
     last_id = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
     reader = Reader(want, _start_cursor(ring, last_id), limits.busy_notice_s)
     reader.skipped.seen = ring.skipped
-    ring.readers.add(reader)
+    ring.join(reader, want.everything)
     response = web.StreamResponse(headers=_HEADERS)
     try:
         await response.prepare(request)
@@ -126,7 +125,7 @@ async def serve_stream(request: web.Request, bus: Bus) -> web.StreamResponse:
     except (ConnectionError, TimeoutError):
         _abort(request)
     finally:
-        ring.readers.discard(reader)
+        ring.leave(reader, want.everything)
         bus.release_ring()
     return response
 
@@ -206,10 +205,7 @@ def _charge(ring: Ring, spent_s: float) -> None:
     is not even kept."""
     budget = ring.budget
     budget.charge(spent_s)
-    sample = budget.sample
-    if sample > 1 and not all(r.filter.everything for r in ring.readers):
-        sample = 1
-    ring.put_sample = sample
+    ring.put_sample = 1 if ring.partial else budget.sample
 
 
 def _keep(reader: Reader, ring: Ring) -> Keep | None:
@@ -225,7 +221,7 @@ def _keep(reader: Reader, ring: Ring) -> Keep | None:
     def keep(kind: str, broadcast_id: Any, voice_id: Any) -> bool:
         if wants is not None and not wants(kind, broadcast_id, voice_id):
             return False
-        if voice_id is None or kind not in _PER_CALL or hash(voice_id) % sample == 0:
+        if voice_id is None or kind not in PER_CALL or hash(voice_id) % sample == 0:
             return True
         skipped.count += 1
         return False
